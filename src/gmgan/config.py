@@ -1,0 +1,289 @@
+"""Typed run configuration: one dataclass per concern, YAML in and out, validated with clear messages.
+
+A run directory holds its ``config.yaml``; every later command rebuilds the model from it. Presets are
+named partial configs for the papers' experiments (``gmgan train --preset mnist``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gmgan.errors import ConfigError
+from gmgan.losses import LOSSES
+from gmgan.nets import IMAGE_SIZES
+from gmgan.priors import COVARIANCES
+
+DATASETS = ("toy-grid3", "toy-grid5", "digits", "mnist", "fashion-mnist")
+METHODS = ("gan", "gmgan")
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # one of DATASETS; digits ship with scikit-learn (the offline default)
+    data_dir: str | None = None  # folder with the IDX files (mnist, fashion-mnist); None = not needed
+    split: str = "train"  # "train" or "test" (IDX datasets and digits)
+    n_samples: int = 5000  # toy grids: training points (GM-GAN Section 4.1 uses 5,000)
+    image_size: int | None = None  # resize square images to this size; None = native (digits 8, MNIST 28)
+
+
+@dataclass
+class PriorConfig:
+    latent_dim: int = 100  # d (GM-GAN Section 4 default)
+    K: int = 10  # components of the mixture (method gmgan only)
+    c: float = 0.1  # means mu_k ~ U[-c, c]^d (Section 4 default)
+    sigma: float = 0.15  # initial covariance sigma * I (Section 4 default)
+    covariance: str = "isotropic"  # isotropic | diagonal | full; shape of the learnable A_k
+    learnable: bool = False  # False = static GM-GAN, True = dynamic GM-GAN
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "dcgan"  # dcgan (square images) | mlp (vectors, the toy grids)
+    width: int = 64  # dcgan: channels of the first D conv / last G conv; mlp: hidden units
+    depth: int = 3  # mlp only: hidden layers in G and D
+    d_norm: str = "auto"  # normalisation in D: batch | layer | none; auto = batch for ns, layer for wgan-gp
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "ns"  # ns (non-saturating, GM-GAN Eq. 2-3) | wgan-gp
+    steps: int = 5000  # generator updates; each follows n_critic discriminator updates
+    b_D: int = 64  # real (and fake) samples per discriminator step (Algorithm 1)
+    b_G: int = 128  # fake samples per generator step (Algorithm 1)
+    lr: float = 2e-4  # gamma, Adam's learning rate for G, D and the learnable prior
+    beta1: float = 0.5  # Adam beta1 (DCGAN; WGAN-GP commonly uses 0.0 or 0.5)
+    beta2: float = 0.999
+    n_critic: int = 1  # discriminator steps per generator step (5 is usual for wgan-gp)
+    gp_weight: float = 10.0  # lambda of the WGAN-GP gradient penalty
+    seed: int = 0
+    device: str = "auto"  # auto = cuda when available, else cpu
+    log_every: int = 50  # steps between metrics.jsonl / TensorBoard records
+    sample_every: int = 500  # steps between sample grids; 0 = only at the end
+    checkpoint_every: int = 1000  # steps between checkpoints; one is always written at the end
+    keep_checkpoints: int = 2  # older checkpoints are deleted once a newer one is safely on disk
+
+
+@dataclass
+class RunConfig:
+    method: str = "gmgan"  # gan = standard-normal prior baseline; gmgan = Gaussian-mixture prior
+    data: DataConfig = field(default_factory=DataConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def d_norm(self) -> str:
+        if self.model.d_norm != "auto":
+            return self.model.d_norm
+        return "layer" if self.train.loss == "wgan-gp" else "batch"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # GM-GAN Section 4.1: 3x3 grid, means {-1,0,1}^2, covariance 0.1 I, 5,000 points, K = 9.
+    "toy-grid3": {
+        "data": {"name": "toy-grid3"},
+        "prior": {"latent_dim": 2, "K": 9, "c": 1.0, "sigma": 0.01},
+        "model": {"arch": "mlp", "width": 128, "depth": 3},
+        "train": {"steps": 4000, "b_D": 256, "b_G": 256, "lr": 5e-4, "sample_every": 1000},
+    },
+    # The 5x5 grid of GAEL's toy example and the usual 2-D benchmark: means {-4..4 step 2}^2, std 0.05.
+    "toy-grid5": {
+        "data": {"name": "toy-grid5"},
+        "prior": {"latent_dim": 2, "K": 25, "c": 1.0, "sigma": 0.01},
+        "model": {"arch": "mlp", "width": 128, "depth": 3},
+        "train": {"steps": 4000, "b_D": 256, "b_G": 256, "lr": 5e-4, "sample_every": 1000},
+    },
+    # The demo: scikit-learn's 8x8 digits, small nets, about 2 minutes on 2 CPU cores.
+    "digits": {
+        "data": {"name": "digits"},
+        "prior": {"K": 10},
+        "model": {"arch": "dcgan", "width": 64},
+        "train": {"steps": 1500, "sample_every": 500, "checkpoint_every": 500},
+    },
+    # The paper's MNIST setting (Section 4): d=100, c=0.1, sigma=0.15, b_D=64, b_G=128, lr=2e-4, K=10.
+    "mnist": {
+        "data": {"name": "mnist"},
+        "prior": {"latent_dim": 100, "K": 10, "c": 0.1, "sigma": 0.15},
+        "model": {"arch": "dcgan", "width": 64},
+        "train": {"steps": 10000, "sample_every": 1000, "checkpoint_every": 1000},
+    },
+}
+PRESETS["fashion-mnist"] = {**PRESETS["mnist"], "data": {"name": "fashion-mnist"}}
+
+
+def _check_type(path: str, value: Any, annotation: str) -> Any:
+    """Coerce YAML scalars to the annotated type or raise a ConfigError naming the key."""
+    optional = annotation.endswith("| None")
+    base = annotation.replace("| None", "").strip()
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{path} must be a {base}, not empty.")
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+    elif base == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif base == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif base == "str":
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{path} must be a {base}{' or null' if optional else ''}. Got {value!r} instead.")
+
+
+def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, value in updates.items():
+        path = f"{prefix}{key}"
+        if key not in known:
+            hint = difflib.get_close_matches(key, list(known), n=1)
+            did_you_mean = f" Did you mean {prefix}{hint[0]!r}?" if hint else ""
+            raise ConfigError(f"Unknown config key {path!r}.{did_you_mean} Known keys here: {sorted(known)}.")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path} must be a mapping of options. Got {value!r} instead.")
+            _merge(current, value, prefix=f"{path}.")
+        else:
+            setattr(obj, key, _check_type(path, value, str(known[key].type)))
+
+
+def make_config(
+    preset: str | None = None, *updates: dict[str, Any], validate: bool = True
+) -> RunConfig:
+    """A RunConfig from defaults, then a preset, then each mapping of updates in order.
+
+    Example:
+        >>> make_config("mnist", {"train": {"steps": 10}}).train.steps
+        10
+    """
+    cfg = RunConfig()
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"Unknown preset {preset!r}. Choose one of {sorted(PRESETS)}.")
+        _merge(cfg, PRESETS[preset])
+    for update in updates:
+        _merge(cfg, update)
+    if validate:
+        validate_config(cfg)
+    return cfg
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """'train.lr=1e-4' -> {'train': {'lr': 0.0001}} (the value is read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE such as train.lr=1e-4. Got {text!r} instead.")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and value.replace(".", "").replace("e-", "").replace("e+", "").isdigit():
+        value = float(value)  # YAML 1.1 reads 1e-4 as a string
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Check the path.")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} is not valid YAML ({exc}). Fix or regenerate it.") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of options, not {type(data).__name__}.")
+    return data
+
+
+def save_yaml(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    return make_config(None, data)
+
+
+def diff_configs(a: RunConfig, b: RunConfig, prefix: str = "") -> list[str]:
+    """'key: a -> b' for every option that differs."""
+    out = []
+    for f in fields(a):
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if dataclasses.is_dataclass(va):
+            out += diff_configs(va, vb, f"{prefix}{f.name}.")  # type: ignore[arg-type]
+        elif va != vb:
+            out.append(f"{prefix}{f.name}: {va!r} -> {vb!r}")
+    return out
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def validate_config(cfg: RunConfig) -> None:
+    """Refuse impossible values with a message naming the option, the allowed values and the value."""
+    d, p, m, t = cfg.data, cfg.prior, cfg.model, cfg.train
+    _require(cfg.method in METHODS, f"method must be one of {METHODS}. Got {cfg.method!r} instead.")
+    _require(d.name in DATASETS, f"data.name must be one of {DATASETS}. Got {d.name!r} instead.")
+    _require(d.split in ("train", "test"), f"data.split must be 'train' or 'test'. Got {d.split!r} instead.")
+    _require(d.n_samples >= 1, f"data.n_samples must be >= 1. Got {d.n_samples} instead.")
+    _require(
+        d.image_size is None or d.image_size in IMAGE_SIZES,
+        f"data.image_size must be one of {IMAGE_SIZES} or null. Got {d.image_size!r} instead.",
+    )
+    _require(p.latent_dim >= 1, f"prior.latent_dim must be >= 1. Got {p.latent_dim} instead.")
+    _require(p.K >= 1, f"prior.K must be >= 1. Got {p.K} instead.")
+    _require(p.sigma > 0, f"prior.sigma must be > 0 (it scales the covariance). Got {p.sigma} instead.")
+    _require(p.c >= 0, f"prior.c must be >= 0. Got {p.c} instead.")
+    _require(
+        p.covariance in COVARIANCES, f"prior.covariance must be one of {COVARIANCES}. Got {p.covariance!r}."
+    )
+    _require(m.arch in ("dcgan", "mlp"), f"model.arch must be 'dcgan' or 'mlp'. Got {m.arch!r} instead.")
+    _require(m.width >= 1 and m.depth >= 1, f"model.width and model.depth must be >= 1. Got {m.width}, {m.depth}.")
+    _require(
+        m.d_norm in ("auto", "batch", "layer", "none"),
+        f"model.d_norm must be auto, batch, layer or none. Got {m.d_norm!r} instead.",
+    )
+    toy = d.name.startswith("toy")
+    _require(
+        toy == (m.arch == "mlp"),
+        f"data.name {d.name!r} needs model.arch {'mlp' if toy else 'dcgan'}. Got {m.arch!r} instead.",
+    )
+    _require(t.loss in LOSSES, f"train.loss must be one of {LOSSES}. Got {t.loss!r} instead.")
+    _require(
+        not (t.loss == "wgan-gp" and cfg.d_norm == "batch"),
+        "train.loss 'wgan-gp' cannot use model.d_norm 'batch': BatchNorm mixes samples and breaks the "
+        "per-sample gradient penalty. Use model.d_norm 'layer' (or 'auto').",
+    )
+    for name in ("steps", "b_D", "b_G", "n_critic", "log_every", "keep_checkpoints"):
+        _require(getattr(t, name) >= 1, f"train.{name} must be >= 1. Got {getattr(t, name)} instead.")
+    for name in ("sample_every", "checkpoint_every"):
+        _require(getattr(t, name) >= 0, f"train.{name} must be >= 0. Got {getattr(t, name)} instead.")
+    _require(t.lr > 0, f"train.lr must be > 0. Got {t.lr} instead.")
+    _require(0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1). Got {t.beta1}, {t.beta2}.")
+    _require(t.gp_weight >= 0, f"train.gp_weight must be >= 0. Got {t.gp_weight} instead.")
+    _require(
+        t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+        f"train.device must be auto, cpu or cuda[:N]. Got {t.device!r} instead.",
+    )

@@ -1,0 +1,231 @@
+"""Datasets as tensors in [-1, 1] with optional labels. Nothing is downloaded at run time.
+
+* ``toy-grid3``: GM-GAN Section 4.1, 9 Gaussians at {-1, 0, 1}^2 with covariance 0.1 I (std 0.316).
+* ``toy-grid5``: the 5x5 grid of GAEL's toy example and of the usual 2-D benchmark, means {-4,-2,0,2,4}^2,
+  std 0.05.
+* ``digits``: scikit-learn's 8x8 handwritten digits (1,797 images, shipped inside scikit-learn); a fixed
+  80/20 train/test split.
+* ``mnist`` / ``fashion-mnist``: a folder with the standard IDX files (``train-images-idx3-ubyte`` etc.,
+  gzipped or not).
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gmgan.errors import DataError
+
+
+@dataclass(frozen=True)
+class ToyGrid:
+    """A homogeneous mixture of isotropic Gaussians on a square grid: the toy data's true distribution."""
+
+    size: int  # modes per side
+    spacing: float  # distance between neighbouring modes
+    std: float  # per-coordinate standard deviation of each mode
+
+    @property
+    def means(self) -> Tensor:
+        """(size^2, 2) mode centres, row-major, centred on the origin."""
+        axis = (torch.arange(self.size, dtype=torch.float32) - (self.size - 1) / 2) * self.spacing
+        gx, gy = torch.meshgrid(axis, axis, indexing="ij")
+        return torch.stack([gx.flatten(), gy.flatten()], dim=1)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """n points and the index of the mode each was drawn from."""
+        M = self.size**2
+        y = torch.randint(M, (n,), generator=generator)
+        x = self.means[y] + self.std * torch.randn(n, 2, generator=generator)
+        return x, y
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log p(x) under the true mixture, (n,)."""
+        sq = torch.cdist(x.double(), self.means.double()).pow(2)  # (n, M)
+        log_comp = -0.5 * sq / self.std**2 - math.log(2 * math.pi * self.std**2)
+        return (torch.logsumexp(log_comp, dim=1) - math.log(self.size**2)).float()
+
+
+TOY_GRIDS = {
+    "toy-grid3": ToyGrid(size=3, spacing=1.0, std=math.sqrt(0.1)),
+    "toy-grid5": ToyGrid(size=5, spacing=2.0, std=0.05),
+}
+
+
+@dataclass
+class Dataset:
+    """Training data: ``x`` (N, ...) float32 in [-1, 1] for images (raw coordinates for points)."""
+
+    name: str
+    x: Tensor
+    y: Tensor | None = None  # (N,) int64 class labels, used only where a method or a metric needs them
+    num_classes: int | None = None
+    grid: ToyGrid | None = None  # the true distribution of a toy dataset
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.dim() == 4
+
+
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (gzipped or not) into an array, checking its header against its length.
+
+    Raises:
+        DataError: the file is missing, truncated, or not IDX, with the file's name and what was expected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist.")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path} is a corrupt or truncated gzip file ({exc}). Replace it with a good copy.") from exc
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or raw[3] == 0:
+        raise DataError(f"{path} is not an IDX file: it should start with 0x00 0x00, a type code and a rank.")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: its header needs {header} bytes, the file has {len(raw)}.")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(dims)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(
+            f"{path} has {len(raw)} bytes but its header (shape {dims}) says {expected}: the file is "
+            "truncated or corrupt. Replace it with a good copy."
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(
+        f"{stem}[.gz] not found in {folder}. Put the standard IDX files (train-images-idx3-ubyte, "
+        "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, gzipped or not) there "
+        "and pass the folder with --data-dir."
+    )
+
+
+def load_idx_folder(folder: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, H, W) uint8 and labels (N,) of an MNIST-format folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"Data folder {folder} does not exist. Pass the folder holding the IDX files with --data-dir.")
+    prefix = "train" if split == "train" else "t10k"
+    img_path, lbl_path = _find(folder, f"{prefix}-images-idx3-ubyte"), _find(folder, f"{prefix}-labels-idx1-ubyte")
+    images, labels = read_idx(img_path), read_idx(lbl_path)
+    if images.ndim != 3:
+        raise DataError(f"{img_path} should hold images (N, H, W); it holds an array of shape {images.shape}.")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise DataError(
+            f"{lbl_path} should hold {images.shape[0]} labels to match {img_path}; it holds shape {labels.shape}."
+        )
+    return images, labels
+
+
+def _to_unit_range(images: np.ndarray, maximum: float) -> Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)) / maximum
+    return (x * 2 - 1).unsqueeze(1)  # (N, 1, H, W) in [-1, 1]
+
+
+def _resize(x: Tensor, size: int | None) -> Tensor:
+    if size is None or x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def load_digits(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits, (N, 8, 8) in [0, 16], with a fixed 80/20 split (seed 0)."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    order = np.random.RandomState(0).permutation(len(bunch.target))
+    cut = int(0.8 * len(order))
+    idx = order[:cut] if split == "train" else order[cut:]
+    return bunch.images[idx], bunch.target[idx]
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    split: str = "train",
+    n_samples: int = 5000,
+    image_size: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Load a dataset by name (see the module docstring). Toy points are drawn with ``seed``."""
+    if name in TOY_GRIDS:
+        grid = TOY_GRIDS[name]
+        # the test split is a fresh draw from the same distribution
+        x, y = grid.sample(n_samples, torch.Generator().manual_seed(seed + (0 if split == "train" else 10_007)))
+        return Dataset(name, x, y, grid.size**2, grid)
+    if name == "digits":
+        images, labels = load_digits(split)
+        x = _resize(_to_unit_range(images, 16.0), image_size)
+        return Dataset(name, x, torch.from_numpy(labels).long(), 10)
+    if name in ("mnist", "fashion-mnist"):
+        if data_dir is None:
+            raise DataError(
+                f"data.name {name!r} reads IDX files from a folder: pass it with --data-dir DIR "
+                "(e.g. --data-dir ../shared/data/mnist)."
+            )
+        images, labels = load_idx_folder(data_dir, split)
+        x = _resize(_to_unit_range(images, 255.0), image_size)
+        y = torch.from_numpy(labels.astype(np.int64))
+        if y.numel() and (y.min() < 0 or y.max() > 9):
+            raise DataError(f"labels in {data_dir} must be 0-9 for {name}; found {int(y.min())}..{int(y.max())}.")
+        return Dataset(name, x, y, 10)
+    raise DataError(f"Unknown dataset {name!r}.")
+
+
+class BatchSampler:
+    """Endless shuffled batches by index, resumable: its state is a generator state, a permutation and a cursor.
+
+    Epochs are reshuffled with its own generator, so data order never depends on global RNG state.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.generator = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.generator)
+        self.cursor = 0
+
+    def next(self, batch_size: int) -> Tensor:
+        parts, need = [], batch_size
+        while need > 0:
+            if self.cursor >= self.n:
+                self.perm, self.cursor = torch.randperm(self.n, generator=self.generator), 0
+            take = self.perm[self.cursor : self.cursor + need]
+            parts.append(take)
+            self.cursor += take.numel()
+            need -= take.numel()
+        return torch.cat(parts)
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, int]]:
+        return {"perm": self.perm, "generator": self.generator.get_state()}, {"cursor": self.cursor}
+
+    def load_state(self, tensors: dict[str, Tensor], info: dict[str, int]) -> None:
+        self.perm = tensors["perm"].clone()
+        self.generator.set_state(tensors["generator"].clone())
+        self.cursor = int(info["cursor"])

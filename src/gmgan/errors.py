@@ -1,0 +1,26 @@
+"""User-facing errors.
+
+Every problem a user can fix (a missing file, an impossible option, a diverged run) is raised as a
+:class:`GmganError` whose message names the problem and the fix. The CLI prints the message alone, without
+a traceback; library users catch the class.
+"""
+
+
+class GmganError(Exception):
+    """A problem the user can fix; the message says what and how."""
+
+
+class ConfigError(GmganError):
+    """An option has an impossible value, an unknown name or a wrong type."""
+
+
+class DataError(GmganError):
+    """A data file is missing, truncated or not in the expected format."""
+
+
+class CheckpointError(GmganError):
+    """A checkpoint is missing, corrupt, or belongs to a different model."""
+
+
+class DivergenceError(GmganError):
+    """A loss became non-finite during training."""

@@ -1,0 +1,223 @@
+"""Generator and discriminator builders.
+
+One builder per family, size as a parameter (no per-resolution copies):
+
+* MLPs for vectors (the 2-D toy grids);
+* DCGAN-style convolutions for square images of 8, 16, 28, 32, 48, 64 or 96 pixels with any channel count.
+
+The discriminator is a shared *trunk* (x -> feature vector) plus a dictionary of named *heads*
+(feature vector -> outputs). The GANs of this issue use the ``adversarial`` head; later variants add
+``encoder`` (GAEL), ``responsibility`` (the posterior consistency module) or wider adversarial heads
+(N or N+1 outputs) without touching the trunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from gmgan.errors import ConfigError
+
+IMAGE_SIZES = (8, 16, 28, 32, 48, 64, 96)
+
+
+def _base_size(size: int) -> tuple[int, int]:
+    """Smallest feature map s0 and number of 2x up/down-samplings n with s0 * 2^n = size, 4 <= s0 <= 7."""
+    if size not in IMAGE_SIZES:
+        raise ConfigError(f"image size must be one of {IMAGE_SIZES}. Got {size!r} instead.")
+    n = 0
+    while size % 2 ** (n + 1) == 0 and size // 2 ** (n + 1) >= 4:
+        n += 1
+    return size // 2**n, n  # 8 -> (4, 1), 28 -> (7, 2), 32 -> (4, 3), 64 -> (4, 4), 96 -> (6, 4)
+
+
+def _init_dcgan(module: nn.Module) -> None:
+    """DCGAN initialisation (Radford et al.): N(0, 0.02) weights, BN scale N(1, 0.02)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _norm2d(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":  # per-sample normalisation: valid under the WGAN-GP gradient penalty
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ConfigError(f"d_norm must be 'batch', 'layer' or 'none'. Got {kind!r} instead.")
+
+
+class Discriminator(nn.Module):
+    """A trunk shared by named heads: ``D(x)`` returns the adversarial logits, ``D(x, heads=...)`` a dict.
+
+    Args:
+        trunk: x -> features, (B, ...) -> (B, feature_dim).
+        feature_dim: width of the trunk's output.
+        heads: name -> module on the features. ``adversarial`` is created as a linear layer when absent.
+        adversarial_outputs: outputs of the default adversarial head (1, N or N + 1).
+    """
+
+    def __init__(
+        self,
+        trunk: nn.Module,
+        feature_dim: int,
+        heads: dict[str, nn.Module] | None = None,
+        adversarial_outputs: int = 1,
+    ) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.feature_dim = feature_dim
+        self.heads = nn.ModuleDict(heads or {})
+        if "adversarial" not in self.heads:
+            self.heads["adversarial"] = nn.Linear(feature_dim, adversarial_outputs)
+
+    def add_head(self, name: str, head: nn.Module) -> None:
+        """Attach a new head reading the trunk's features."""
+        if name in self.heads:
+            raise ConfigError(f"the discriminator already has a head named {name!r}.")
+        self.heads[name] = head
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.trunk(x)
+
+    def forward(self, x: Tensor, heads: Iterable[str] | None = None) -> Tensor | dict[str, Tensor]:
+        h = self.trunk(x)
+        if heads is None:
+            out = self.heads["adversarial"](h)
+            return out.squeeze(-1) if out.shape[-1] == 1 else out
+        return {name: self.heads[name](h) for name in heads}
+
+
+class MLPGenerator(nn.Module):
+    """z (B, d) -> x (B, out_dim) through ``depth`` hidden ReLU layers of width ``hidden``."""
+
+    def __init__(self, latent_dim: int, out_dim: int = 2, hidden: int = 128, depth: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, out_dim))
+        self.net = nn.Sequential(*layers)
+        self.latent_dim, self.out_shape = latent_dim, (out_dim,)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+def mlp_discriminator(in_dim: int = 2, hidden: int = 128, depth: int = 3, outputs: int = 1) -> Discriminator:
+    """MLP trunk of ``depth`` LeakyReLU layers plus the adversarial head."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+        width = hidden
+    return Discriminator(nn.Sequential(*layers), hidden, adversarial_outputs=outputs)
+
+
+class DCGANGenerator(nn.Module):
+    """z (B, d) -> image (B, C, S, S) in [-1, 1].
+
+    A linear layer to a (width * 2^(n-1), s0, s0) map, then n stride-2 transposed convolutions, each
+    halving the channels and doubling the size, BatchNorm + ReLU between, tanh at the end. For 28 px and
+    width 64: 100 -> 128x7x7 -> 64x14x14 -> 1x28x28, the usual DCGAN for MNIST.
+    """
+
+    def __init__(self, latent_dim: int, size: int = 28, channels: int = 1, width: int = 64) -> None:
+        super().__init__()
+        s0, n = _base_size(size)
+        c0 = width * 2 ** (n - 1)
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim, c0 * s0 * s0, bias=False), nn.BatchNorm1d(c0 * s0 * s0), nn.ReLU()
+        )
+        blocks: list[nn.Module] = []
+        c = c0
+        for i in range(n):
+            last = i == n - 1
+            out = channels if last else c // 2
+            blocks.append(nn.ConvTranspose2d(c, out, 4, 2, 1, bias=last))
+            blocks += [nn.Tanh()] if last else [nn.BatchNorm2d(out), nn.ReLU()]
+            c = out
+        self.body = nn.Sequential(*blocks)
+        self.latent_dim, self.out_shape, self._c0s0 = latent_dim, (channels, size, size), (c0, s0)
+        _init_dcgan(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        c0, s0 = self._c0s0
+        return self.body(self.project(z).view(-1, c0, s0, s0))
+
+
+def dcgan_discriminator(
+    size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch", outputs: int = 1
+) -> Discriminator:
+    """Image trunk mirroring :class:`DCGANGenerator`: n stride-2 convolutions with LeakyReLU(0.2).
+
+    The first convolution has no normalisation (as in DCGAN); ``norm`` applies to the others: "batch"
+    for the non-saturating loss, "layer" or "none" for WGAN-GP, whose per-sample gradient penalty
+    BatchNorm would invalidate.
+    """
+    s0, n = _base_size(size)
+    layers: list[nn.Module] = []
+    c_in, c = channels, width
+    for i in range(n):
+        layers.append(nn.Conv2d(c_in, c, 4, 2, 1, bias=i == 0 or norm == "none"))
+        if i > 0:
+            layers.append(_norm2d(norm, c))
+        layers.append(nn.LeakyReLU(0.2))
+        c_in, c = c, c * 2
+    layers.append(nn.Flatten())
+    feature_dim = c_in * s0 * s0
+    D = Discriminator(nn.Sequential(*layers), feature_dim, adversarial_outputs=outputs)
+    _init_dcgan(D)
+    return D
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build_nets(
+    arch: str,
+    latent_dim: int,
+    data_shape: tuple[int, ...],
+    width: int,
+    depth: int = 3,
+    d_norm: str = "batch",
+    adversarial_outputs: int = 1,
+) -> tuple[nn.Module, Discriminator]:
+    """Generator and discriminator for data of ``data_shape`` ((2,) for points, (C, S, S) for images)."""
+    if arch == "mlp":
+        if len(data_shape) != 1:
+            raise ConfigError(f"model.arch 'mlp' is for vectors; the data has shape {data_shape}. Use 'dcgan'.")
+        G: nn.Module = MLPGenerator(latent_dim, data_shape[0], width, depth)
+        return G, mlp_discriminator(data_shape[0], width, depth, adversarial_outputs)
+    if arch == "dcgan":
+        if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
+            raise ConfigError(
+                f"model.arch 'dcgan' needs square images (C, S, S); the data has shape {data_shape}. "
+                "Use 'mlp' for vectors."
+            )
+        C, S, _ = data_shape
+        G = DCGANGenerator(latent_dim, S, C, width)
+        return G, dcgan_discriminator(S, C, width, d_norm, adversarial_outputs)
+    raise ConfigError(f"model.arch must be 'mlp' or 'dcgan'. Got {arch!r} instead.")
+
+
+@torch.no_grad()
+def generate(G: nn.Module, z: Tensor, batch_size: int = 1000) -> Tensor:
+    """G(z) in eval mode and in chunks, restoring G's train/eval mode afterwards."""
+    was_training = G.training
+    G.eval()
+    try:
+        return torch.cat([G(chunk) for chunk in z.split(batch_size)])
+    finally:
+        G.train(was_training)

@@ -1,0 +1,258 @@
+"""Latent priors: the standard normal of the baselines and the Gaussian mixture of GM-GAN.
+
+GM-GAN (papers/001, Section 2, Algorithm 1 lines 1-3): K Gaussians with uniform weights, means
+mu_k ~ U[-c, c]^d and covariance Sigma_k = sigma * I. The *static* GM-GAN keeps them fixed; the *dynamic*
+GM-GAN learns them through the reparameterisation z = A_k eps + mu_k, eps ~ N(0, I), so Sigma_k = A_k A_k^T.
+After training, Section 4.3 trades quality for diversity by sampling z | k ~ N(mu_k, scale * Sigma_k): that
+is the ``scale`` argument of :meth:`GaussianMixture.sample`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from gmgan.errors import ConfigError
+
+Covariance = Literal["isotropic", "diagonal", "full"]
+COVARIANCES = ("isotropic", "diagonal", "full")
+
+
+class Prior(nn.Module):
+    """A distribution over latents z in R^d with K components (K = 1 for the standard normal)."""
+
+    K: int
+    d: int
+
+    def sample(
+        self,
+        n: int,
+        component: int | Tensor | None = None,
+        scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def log_prob(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        raise NotImplementedError
+
+    def responsibilities(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.buffers())).device
+
+
+class StandardNormal(Prior):
+    """z ~ N(0, scale * I_d), the prior of the GAN, WGAN-GP and AC-GAN baselines.
+
+    Example:
+        >>> z, k = StandardNormal(d=8).sample(5, generator=torch.Generator().manual_seed(0))
+        >>> tuple(z.shape), k.tolist()
+        ((5, 8), [0, 0, 0, 0, 0])
+    """
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        if d < 1:
+            raise ConfigError(f"The latent dimension d must be an int >= 1. Got {d} instead.")
+        self.K, self.d = 1, d
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # carries the device
+
+    def sample(self, n, component=None, scale=1.0, generator=None):
+        eps = torch.randn(n, self.d, generator=generator, device=self.device)
+        k = torch.zeros(n, dtype=torch.long, device=self.device)
+        return math.sqrt(scale) * eps, k
+
+    def log_prob(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        return -0.5 * (z.pow(2).sum(-1) / scale + self.d * math.log(2 * math.pi * scale))
+
+    def responsibilities(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        return torch.ones(z.shape[0], 1, device=z.device, dtype=z.dtype)
+
+
+class GaussianMixture(Prior):
+    """Mixture of K Gaussians in R^d: p(z) = sum_k alpha_k N(z; mu_k, A_k A_k^T) (GM-GAN Eq. 4).
+
+    Args:
+        K: number of components.
+        d: latent dimension.
+        c: means are drawn from U[-c, c]^d (Algorithm 1, line 2).
+        sigma: initial covariance sigma * I (line 3); sigma scales the covariance, so the standard
+            deviation is sqrt(sigma).
+        covariance: "isotropic" (one scale per component), "diagonal" (one per coordinate) or "full"
+            (a d x d matrix A_k per component, K * d^2 parameters).
+        learnable: False is the static GM-GAN, True the dynamic one (mu_k and A_k get gradients).
+        generator: draws the initial means; pass a seeded one for reproducible runs.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> prior = GaussianMixture(K=4, d=2, c=1.0, sigma=0.01, generator=g)
+        >>> z, k = prior.sample(1000, generator=g)
+        >>> bool((prior.responsibilities(z).argmax(1) == k).float().mean() > 0.9)
+        True
+    """
+
+    def __init__(
+        self,
+        K: int,
+        d: int,
+        c: float = 0.1,
+        sigma: float = 0.15,
+        covariance: Covariance = "isotropic",
+        learnable: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(K, int) or K < 1:
+            raise ConfigError(f"The number of components K must be an int >= 1. Got {K!r} instead.")
+        if not isinstance(d, int) or d < 1:
+            raise ConfigError(f"The latent dimension d must be an int >= 1. Got {d!r} instead.")
+        if not sigma > 0:
+            raise ConfigError(f"sigma (the covariance scale) must be > 0. Got {sigma!r} instead.")
+        if not c >= 0:
+            raise ConfigError(f"c (the range of the means) must be >= 0. Got {c!r} instead.")
+        if covariance not in COVARIANCES:
+            raise ConfigError(f"covariance must be one of {COVARIANCES}. Got {covariance!r} instead.")
+        self.K, self.d, self.covariance, self.learnable = K, d, covariance, learnable
+        mu = (torch.rand(K, d, generator=generator) * 2 - 1) * c  # mu_k ~ U[-c, c]^d
+        std = math.sqrt(sigma)
+        if covariance == "full":
+            scale = torch.eye(d).repeat(K, 1, 1) * std  # A_k, (K, d, d)
+        else:
+            # log of the standard deviation: positive by construction, (K, 1) or (K, d)
+            scale = torch.full((K, 1 if covariance == "isotropic" else d), math.log(std))
+        self._set("mu", mu)
+        self._set("scale_param", scale)
+        self.register_buffer("log_weights", torch.full((K,), -math.log(K)))  # uniform alpha_k
+
+    def _set(self, name: str, value: Tensor) -> None:
+        if self.learnable:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    @classmethod
+    def from_parameters(
+        cls, means: Tensor, A: Tensor, weights: Tensor | None = None, learnable: bool = False
+    ) -> GaussianMixture:
+        """A full-covariance mixture with given means (K, d), factors A (K, d, d) and weights (K,)."""
+        K, d = means.shape
+        prior = cls(K, d, c=0.0, sigma=1.0, covariance="full", learnable=learnable)
+        with torch.no_grad():
+            prior.mu.copy_(means)
+            prior.scale_param.copy_(A)
+            if weights is not None:
+                prior.log_weights.copy_(torch.log(weights / weights.sum()))
+        return prior
+
+    @classmethod
+    def from_sklearn(cls, gm, learnable: bool = False) -> GaussianMixture:  # noqa: ANN001
+        """Build from a fitted ``sklearn.mixture.GaussianMixture`` (any covariance_type)."""
+        means = torch.as_tensor(gm.means_, dtype=torch.float32)
+        K, d = means.shape
+        cov = torch.as_tensor(gm.covariances_, dtype=torch.float64)
+        if gm.covariance_type == "full":
+            full = cov
+        elif gm.covariance_type == "tied":
+            full = cov.expand(K, d, d)
+        elif gm.covariance_type == "diag":
+            full = torch.diag_embed(cov)
+        else:  # spherical
+            full = cov[:, None, None] * torch.eye(d, dtype=torch.float64)
+        A = torch.linalg.cholesky(full).float()
+        return cls.from_parameters(means, A, torch.as_tensor(gm.weights_, dtype=torch.float32), learnable)
+
+    @property
+    def weights(self) -> Tensor:
+        """Mixture weights alpha_k, (K,)."""
+        return self.log_weights.exp()
+
+    @property
+    def A(self) -> Tensor:
+        """The factors A_k with Sigma_k = A_k A_k^T, (K, d, d)."""
+        if self.covariance == "full":
+            return self.scale_param
+        return torch.diag_embed(self.scale_param.exp().expand(self.K, self.d))
+
+    @property
+    def covariance_matrices(self) -> Tensor:
+        """Sigma_k = A_k A_k^T, (K, d, d)."""
+        A = self.A
+        return A @ A.transpose(-1, -2)
+
+    def _transform(self, eps: Tensor, k: Tensor) -> Tensor:
+        """A_k eps + 0, batched: eps (n, d), k (n,) -> (n, d)."""
+        if self.covariance == "full":
+            return torch.einsum("nij,nj->ni", self.scale_param[k], eps)
+        return self.scale_param.exp()[k] * eps
+
+    def sample(self, n, component=None, scale=1.0, generator=None):
+        """Draw n latents: (z (n, d), k (n,)). ``component`` fixes k; ``scale`` multiplies Sigma_k."""
+        device = self.mu.device
+        if component is None:
+            k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        else:
+            k = torch.as_tensor(component, dtype=torch.long, device=device).expand(n).clone()
+            if k.min() < 0 or k.max() >= self.K:
+                raise ConfigError(f"component must be in [0, {self.K - 1}]. Got {component!r} instead.")
+        eps = torch.randn(n, self.d, generator=generator, device=device)
+        return self.mu[k] + math.sqrt(scale) * self._transform(eps, k), k
+
+    def component_log_prob(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        """log N(z; mu_k, scale * Sigma_k) for every component: z (n, d) -> (n, K)."""
+        diff = z[:, None, :] - self.mu[None]  # (n, K, d)
+        if self.covariance == "full":
+            A = self.scale_param
+            eps = torch.linalg.solve(A[None], diff.unsqueeze(-1)).squeeze(-1)  # A_k^-1 (z - mu_k)
+            log_det_A = torch.linalg.slogdet(A)[1]  # log |det A_k| = 0.5 log det Sigma_k, (K,)
+        else:
+            log_std = self.scale_param.expand(self.K, self.d)
+            eps = diff * torch.exp(-log_std)[None]
+            log_det_A = log_std.sum(-1)
+        maha = eps.pow(2).sum(-1) / scale  # (n, K)
+        return -0.5 * (maha + self.d * math.log(2 * math.pi * scale)) - log_det_A[None]
+
+    def log_prob(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        """log p(z) under the mixture, (n,)."""
+        return torch.logsumexp(self.component_log_prob(z, scale) + self.log_weights, dim=-1)
+
+    def responsibilities(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        """p(k | z) for every component, (n, K); rows sum to 1."""
+        return torch.softmax(self.component_log_prob(z, scale) + self.log_weights, dim=-1)
+
+    def interpolate(self, weights: Tensor, eps: Tensor) -> Tensor:
+        """Latents between components: z = sum_k w_k (mu_k + A_k eps).
+
+        Args:
+            weights: (m, K) mixing weights per output, e.g. a row [1-t, t, 0, ...] for a two-way strip.
+            eps: (d,) or (m, d) standard-normal noise held fixed across the strip.
+        Returns:
+            (m, d) latents.
+        """
+        weights = torch.as_tensor(weights, dtype=self.mu.dtype, device=self.mu.device)
+        eps = eps.expand(weights.shape[0], self.d)
+        per_k = self.mu[None] + torch.einsum("kij,mj->mki", self.A, eps)  # (m, K, d)
+        return torch.einsum("mk,mkd->md", weights, per_k)
+
+
+def build_prior(
+    kind: str,
+    d: int,
+    K: int = 10,
+    c: float = 0.1,
+    sigma: float = 0.15,
+    covariance: Covariance = "isotropic",
+    learnable: bool = False,
+    generator: torch.Generator | None = None,
+) -> Prior:
+    """The prior named by a config: "normal" or "mixture"."""
+    if kind == "normal":
+        return StandardNormal(d)
+    if kind == "mixture":
+        return GaussianMixture(K, d, c, sigma, covariance, learnable, generator)
+    raise ConfigError(f"prior.kind must be 'normal' or 'mixture'. Got {kind!r} instead.")

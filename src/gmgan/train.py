@@ -1,0 +1,317 @@
+"""One Trainer loop for every method: optimisers, b_D / b_G, n_critic, progress bar, metrics log, sample
+grids, checkpoints, resume and a divergence guard.
+
+The loop reads top to bottom: the per-method work lives in the method object (:mod:`gmgan.methods`).
+Every random draw comes from one of two explicit generators (data order, latents) whose states are saved in
+each checkpoint, so on CPU a resumed run ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from gmgan import checkpoint as ckpt
+from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml
+from gmgan.data import BatchSampler, Dataset, load_dataset
+from gmgan.evaluate.toy import toy_metrics
+from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
+from gmgan.methods import UnsupervisedGAN, build_method
+from gmgan.nets import generate
+from gmgan.viz import save_image_grid, save_scatter_panels
+
+# options that may change when a run is resumed: training longer, logging or checkpointing differently
+RESUMABLE_CHANGES = {
+    "train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
+    "train.device",
+}
+GRID_SEED_OFFSET = 7919  # the fixed latents of the sample grids come from their own seed
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but CUDA is not available here. Use --device cpu or auto.")
+    return torch.device(name)
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fail before training if the run folder cannot be written or the disk is nearly full."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)
+        probe.unlink()
+    except OSError as exc:
+        raise GmganError(f"Cannot write to the run folder {run_dir} ({exc.strerror}). Choose another --out.") from exc
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise GmganError(f"{run_dir} is not a gmgan run folder (no config.yaml). Point the command at a run folder.")
+    return config_from_dict(load_yaml(path))
+
+
+def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, UnsupervisedGAN, int]:
+    """(config, method with the latest weights, step) of a run, for sampling and evaluation."""
+    cfg = load_run_config(run_dir)
+    path = ckpt.latest_checkpoint(run_dir)
+    if path is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet. Train it first (gmgan train --out {run_dir}).")
+    model, _, state = ckpt.load_checkpoint(path)
+    method = build_method(cfg, tuple(state["data_shape"]))
+    for name in ("G", "D", "prior"):
+        ckpt.load_module(getattr(method, name), ckpt.unprefixed(name, model), name, path)
+    method.to(resolve_device(device)).eval()
+    return cfg, method, int(state["step"])
+
+
+class Trainer:
+    """Train ``cfg`` into ``run_dir``; ``resume=True`` continues the run folder's latest checkpoint."""
+
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
+                 dataset: Dataset | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.cfg, self.progress = cfg, progress
+        self.start_step = 0
+        resume_from = self._prepare_run_dir(resume)
+        t = cfg.train
+        self.device = resolve_device(t.device)
+        self.data = dataset or load_dataset(cfg.data.name, cfg.data.data_dir, cfg.data.split, cfg.data.n_samples,
+                                            cfg.data.image_size, seed=t.seed)
+        if len(self.data) == 0:
+            raise GmganError(f"The dataset {cfg.data.name!r} is empty. Check --data-dir and the split.")
+        torch.manual_seed(t.seed)  # only for modules that draw at construction; the loop uses explicit generators
+        self.method = build_method(cfg, self.data.shape, torch.Generator().manual_seed(t.seed)).to(self.device)
+        self.x = self.data.x.to(self.device)
+        betas = (t.beta1, t.beta2)
+        self.opt_D = torch.optim.Adam(self.method.D.parameters(), lr=t.lr, betas=betas)
+        self.opt_G = torch.optim.Adam(self.method.generator_parameters(), lr=t.lr, betas=betas)
+        self.sampler = BatchSampler(len(self.data), seed=t.seed)
+        self.latent_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1)
+        if resume_from is not None:
+            self._load(resume_from)
+        self.writer = self._tensorboard()
+
+    # ----------------------------------------------------------------------------------------- set-up
+    def _prepare_run_dir(self, resume: bool) -> Path | None:
+        check_writable(self.run_dir)
+        config_path = self.run_dir / "config.yaml"
+        if not resume:
+            if config_path.exists() or ckpt.list_checkpoints(self.run_dir):
+                raise GmganError(
+                    f"{self.run_dir} already holds a run. Pass --resume to continue it, or choose a new --out."
+                )
+            save_yaml(self.cfg, config_path)
+            return None
+        if not config_path.exists():
+            raise GmganError(f"--resume: {self.run_dir} holds no run (no config.yaml). Drop --resume to start one.")
+        saved = load_run_config(self.run_dir)
+        changed = [d for d in diff_configs(saved, self.cfg) if d.split(":")[0] not in RESUMABLE_CHANGES]
+        if changed:
+            raise ConfigError(
+                f"--resume refused: the config differs from the one {self.run_dir} was trained with:\n  "
+                + "\n  ".join(changed)
+                + f"\nResume with the saved config (omit these options), or start a new run with another --out."
+            )
+        save_yaml(self.cfg, config_path)
+        return ckpt.latest_checkpoint(self.run_dir)
+
+    def _tensorboard(self) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is a dependency, but a trimmed install should still train
+            return None
+        return SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=self.start_step or None)
+
+    # ------------------------------------------------------------------------------------ the loop
+    def fit(self) -> dict[str, Any]:
+        t, m = self.cfg.train, self.method
+        m.train()
+        finite = torch.ones((), dtype=torch.bool, device=self.device)  # checked when logging: no sync per step
+        sums: dict[str, torch.Tensor] = {}
+        bar = tqdm(range(self.start_step, t.steps), initial=self.start_step, total=t.steps,
+                   disable=not self.progress, desc=f"train {self.run_dir.name}", dynamic_ncols=True)
+        tick, last_logged = time.perf_counter(), self.start_step
+        for step in bar:
+            for _ in range(t.n_critic):
+                real = self.x[self.sampler.next(t.b_D).to(self.device)]
+                loss_D, logs_D = m.d_step(real, self.latent_gen)
+                self.opt_D.zero_grad(set_to_none=True)
+                loss_D.backward()
+                self.opt_D.step()
+            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
+            self.opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            self.opt_G.step()
+            finite &= torch.isfinite(loss_D) & torch.isfinite(loss_G)
+            for key, value in {**logs_D, **logs_G}.items():
+                sums[key] = sums.get(key, 0) + value
+            done = step + 1
+            if done % t.log_every == 0 or done == t.steps:
+                self._check_finite(finite, done)
+                elapsed = time.perf_counter() - tick
+                record = {k: float(v) / (done - last_logged) for k, v in sums.items()}
+                record["images_per_s"] = (done - last_logged) * t.n_critic * t.b_D / max(elapsed, 1e-9)
+                self._log(done, record)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("loss_D", "loss_G")})
+                sums, tick, last_logged = {}, time.perf_counter(), done
+            if t.sample_every and done % t.sample_every == 0 and done != t.steps:
+                self.write_samples(done)
+            if (t.checkpoint_every and done % t.checkpoint_every == 0) or done == t.steps:
+                self._check_finite(finite, done)
+                self.save(done)
+        bar.close()
+        outputs: dict[str, Any] = self.write_samples(t.steps, final=True)
+        if self.data.grid is not None:
+            outputs["toy_metrics"] = self.toy_metrics()
+        if self.writer is not None:
+            self.writer.close()
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        return {"run_dir": str(self.run_dir), "step": t.steps, "checkpoint": str(latest), **outputs}
+
+    def toy_metrics(self, n: int = 10_000) -> dict[str, float]:
+        """Modes covered, high-quality fraction and log-likelihood of n samples; written to toy_metrics.json."""
+        assert self.data.grid is not None
+        g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed + GRID_SEED_OFFSET)
+        z, _ = self.method.prior.sample(n, generator=g)
+        result = toy_metrics(generate(self.method.G, z), self.data.grid)
+        ckpt.atomic_write_text(self.run_dir / "toy_metrics.json", json.dumps(result, indent=1) + "\n")
+        return result
+
+    def _check_finite(self, finite: torch.Tensor, step: int) -> None:
+        if bool(finite):
+            return
+        last = ckpt.latest_checkpoint(self.run_dir)
+        where = f"the last good checkpoint ({last.name}) is intact" if last else "no checkpoint had been written yet"
+        raise DivergenceError(
+            f"Training diverged: a loss became non-finite before step {step}; {where}. Lower the learning rate "
+            f"(--set train.lr={self.cfg.train.lr / 2:g}), or try --loss wgan-gp, then train again "
+            f"({'--resume continues from the checkpoint' if last else 'with a new --out'})."
+        )
+
+    def _log(self, step: int, record: dict[str, float]) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, **record}) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                self.writer.add_scalar(f"train/{key}", value, step)
+
+    # ------------------------------------------------------------------------------- checkpoints
+    def save(self, step: int) -> Path:
+        m = self.method
+        model = {**ckpt.prefixed("G", m.G.state_dict()), **ckpt.prefixed("D", m.D.state_dict()),
+                 **ckpt.prefixed("prior", m.prior.state_dict())}
+        for name, value in model.items():
+            if value.is_floating_point() and not torch.isfinite(value).all():
+                raise DivergenceError(f"Refusing to checkpoint step {step}: weight {name} is not finite. "
+                                      "Lower the learning rate and resume from the previous checkpoint.")
+        opt_G, info_G = ckpt.optimizer_state(self.opt_G)
+        opt_D, info_D = ckpt.optimizer_state(self.opt_D)
+        sampler_tensors, sampler_info = self.sampler.state()
+        trainer = {**ckpt.prefixed("opt_G", opt_G), **ckpt.prefixed("opt_D", opt_D),
+                   **ckpt.prefixed("sampler", sampler_tensors), "rng.latent": self.latent_gen.get_state()}
+        state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape), "opt_G": info_G,
+                 "opt_D": info_D, "sampler": sampler_info}
+        return ckpt.save_checkpoint(self.run_dir, step, model, trainer, state, self.cfg.train.keep_checkpoints)
+
+    def _load(self, path: Path | None) -> None:
+        if path is None:  # a run killed before its first checkpoint starts again from step 0
+            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            return
+        model, trainer, state = ckpt.load_checkpoint(path)
+        m = self.method
+        for name in ("G", "D", "prior"):
+            ckpt.load_module(getattr(m, name), ckpt.unprefixed(name, model), name, path)
+        try:
+            ckpt.load_optimizer_state(self.opt_G, ckpt.unprefixed("opt_G", trainer), state["opt_G"])
+            ckpt.load_optimizer_state(self.opt_D, ckpt.unprefixed("opt_D", trainer), state["opt_D"])
+            self.sampler.load_state(ckpt.unprefixed("sampler", trainer), state["sampler"])
+            self.latent_gen.set_state(trainer["rng.latent"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"The trainer state in {path} is incomplete or from another model ({exc}).") from exc
+        self.start_step = int(state["step"])
+        self._truncate_metrics(self.start_step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from: they will be written again."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        ckpt.atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    # ------------------------------------------------------------------------------------ samples
+    def write_samples(self, step: int, final: bool = False) -> dict[str, str]:
+        folder = self.run_dir / "samples"
+        folder.mkdir(exist_ok=True)
+        seed = self.cfg.train.seed + GRID_SEED_OFFSET
+        name = "final" if final else f"step-{step:08d}"
+        outputs = {"samples": str(write_sample_grid(self.method, self.data, folder / f"{name}.png", seed))}
+        if final:
+            outputs["sigma_sweep"] = str(write_sigma_sweep(self.method, self.data, folder / "sigma-sweep.png", seed))
+        return outputs
+
+
+SWEEP_SCALES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+
+
+@torch.no_grad()
+def component_latents(method: UnsupervisedGAN, per_row: int, seed: int, scale: float = 1.0) -> torch.Tensor:
+    """Fixed latents, one row per component (K rows; rows of the standard normal for a baseline).
+
+    The same eps is used in every row and at every scale, so rows differ only by component and scale.
+    """
+    prior = method.prior
+    rows = prior.K if prior.K > 1 else 8
+    g = torch.Generator(device=prior.device).manual_seed(seed)
+    if prior.K == 1:
+        return prior.sample(rows * per_row, scale=scale, generator=g)[0]
+    eps = torch.randn(per_row, prior.d, generator=g, device=prior.device)
+    z = [prior.mu[k] + math.sqrt(scale) * prior._transform(eps, torch.full((per_row,), k, device=prior.device))
+         for k in range(prior.K)]
+    return torch.cat(z)
+
+
+def write_sample_grid(method: UnsupervisedGAN, data: Dataset, path: Path, seed: int, per_row: int = 10) -> Path:
+    if data.is_image:
+        z = component_latents(method, per_row, seed)
+        return save_image_grid(generate(method.G, z), path, nrow=per_row)
+    g = torch.Generator(device=method.prior.device).manual_seed(seed)
+    z, k = method.prior.sample(2000, generator=g)
+    title = f"{'GM-GAN K=' + str(method.prior.K) if method.prior.K > 1 else 'GAN'}"
+    return save_scatter_panels([(title, generate(method.G, z), k)], data.x[:2000], path)
+
+
+def write_sigma_sweep(method: UnsupervisedGAN, data: Dataset, path: Path, seed: int,
+                      scales: tuple[float, ...] = SWEEP_SCALES) -> Path:
+    """Samples at several covariance scales (GM-GAN Section 4.3, Fig. 4 and 6).
+
+    Images: one row per scale, one column per component (two per component), same eps throughout.
+    Points: one scatter panel per scale.
+    """
+    if data.is_image:
+        per = 2 if method.prior.K > 1 else 20
+        rows = []
+        for s in scales:
+            z = component_latents(method, per, seed, scale=s)
+            if method.prior.K > 1:  # interleave so each row shows every component
+                z = z.view(method.prior.K, per, -1).transpose(0, 1).reshape(-1, z.shape[-1])
+            rows.append(generate(method.G, z[: per * max(method.prior.K, 1)]))
+        ncol = per * max(method.prior.K, 1)
+        return save_image_grid(torch.cat(rows), path, nrow=ncol)
+    panels = []
+    for s in scales:
+        g = torch.Generator(device=method.prior.device).manual_seed(seed)
+        z, k = method.prior.sample(2000, scale=s, generator=g)
+        panels.append((f"scale {s:g}", generate(method.G, z), k))
+    return save_scatter_panels(panels, data.x[:2000], path)

@@ -1,0 +1,72 @@
+"""Figures written as PNG files: image grids with one row per mixture component, sigma sweeps, toy scatters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+
+def image_grid(images: Tensor, nrow: int, pad: int = 1, upscale: int = 1) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> uint8 (rows*H', cols*W', C) grid with ``nrow`` images per row."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    n, c, h, w = x.shape
+    if upscale > 1:
+        x = x.repeat_interleave(upscale, dim=2).repeat_interleave(upscale, dim=3)
+        h, w = h * upscale, w * upscale
+    rows = (n + nrow - 1) // nrow
+    grid = torch.full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), 255, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = x[i]
+    return grid.permute(1, 2, 0).numpy()
+
+
+def save_image_grid(images: Tensor, path: str | Path, nrow: int, upscale: int | None = None) -> Path:
+    """Write a grid PNG; small images are enlarged (nearest neighbour) to at least 28 px per image."""
+    if upscale is None:
+        upscale = max(1, 28 // images.shape[-1])
+    grid = image_grid(images, nrow, upscale=upscale)
+    mode = "L" if grid.shape[2] == 1 else "RGB"
+    Image.fromarray(grid[:, :, 0] if mode == "L" else grid, mode=mode).save(path)
+    return Path(path)
+
+
+def save_scatter_panels(
+    panels: Sequence[tuple[str, Tensor, Tensor | None]],
+    real: Tensor | None,
+    path: str | Path,
+    limits: float | None = None,
+) -> Path:
+    """Toy scatter plots side by side: each panel (title, points (n, 2), component index (n,) or None).
+
+    Real points are drawn in black behind the generated ones, coloured by the component their latent came
+    from (GM-GAN Fig. 3-4).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.3), squeeze=False)
+    for ax, (title, pts, comp) in zip(axes[0], panels, strict=True):
+        if real is not None:
+            ax.scatter(real[:, 0], real[:, 1], s=2, c="black", alpha=0.3, linewidths=0)
+        pts = pts.detach().cpu()
+        colors = None if comp is None else comp.cpu().numpy()
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, c=colors, cmap="tab20" if colors is not None else None,
+                   alpha=0.7, linewidths=0)
+        ax.set_title(title, fontsize=9)
+        if limits is not None:
+            ax.set_xlim(-limits, limits)
+            ax.set_ylim(-limits, limits)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
