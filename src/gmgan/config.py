@@ -149,7 +149,7 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> None:
         path = f"{prefix}{key}"
         if key not in known:
             hint = difflib.get_close_matches(key, list(known), n=1)
-            did_you_mean = f" Did you mean {prefix}{hint[0]!r}?" if hint else ""
+            did_you_mean = f" Did you mean '{prefix}{hint[0]}'?" if hint else ""
             raise ConfigError(f"Unknown config key {path!r}.{did_you_mean} Known keys here: {sorted(known)}.")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):

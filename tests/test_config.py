@@ -1,0 +1,59 @@
+import pytest
+
+from gmgan.config import PRESETS, diff_configs, load_yaml, make_config, parse_assignment, save_yaml
+from gmgan.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_valid_and_roundtrips_through_yaml(name, tmp_path):
+    cfg = make_config(name)
+    save_yaml(cfg, tmp_path / "c.yaml")
+    assert make_config(None, load_yaml(tmp_path / "c.yaml")) == cfg
+
+
+def test_mnist_preset_has_the_paper_defaults():
+    cfg = make_config("mnist")
+    p, t = cfg.prior, cfg.train
+    assert (p.latent_dim, p.c, p.sigma, t.b_D, t.b_G, t.lr) == (100, 0.1, 0.15, 64, 128, 2e-4)
+
+
+def test_unknown_key_suggests_the_close_one():
+    with pytest.raises(ConfigError, match=r"Unknown config key 'train.stepz'. Did you mean 'train.steps'"):
+        make_config(None, {"train": {"stepz": 3}})
+
+
+@pytest.mark.parametrize(
+    ("update", "fragment"),
+    [
+        ({"train": {"steps": "many"}}, "train.steps must be a int"),
+        ({"train": {"steps": 0}}, "train.steps must be >= 1"),
+        ({"prior": {"learnable": "yes"}}, "prior.learnable must be a bool"),
+        ({"prior": {"sigma": -1}}, "prior.sigma must be > 0"),
+        ({"train": {"loss": "hinge"}}, "train.loss must be one of"),
+        ({"model": {"arch": "mlp"}}, "needs model.arch dcgan"),
+        ({"train": {"loss": "wgan-gp"}, "model": {"d_norm": "batch"}}, "cannot use model.d_norm 'batch'"),
+        ({"train": 5}, "train must be a mapping"),
+    ],
+)
+def test_impossible_values_are_refused_by_name(update, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        make_config("digits", update)
+
+
+def test_set_assignments_are_parsed_as_yaml():
+    assert parse_assignment("train.lr=1e-4") == {"train": {"lr": 1e-4}}
+    assert parse_assignment("prior.learnable=true") == {"prior": {"learnable": True}}
+    assert make_config("digits", parse_assignment("train.lr=1e-4")).train.lr == 1e-4
+
+
+def test_diff_lists_every_change():
+    a, b = make_config("digits"), make_config("digits", {"prior": {"K": 5}, "train": {"lr": 1e-3}})
+    assert diff_configs(a, b) == ["prior.K: 10 -> 5", "train.lr: 0.0002 -> 0.001"]
+
+
+def test_bad_yaml_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("train: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
