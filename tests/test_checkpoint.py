@@ -18,7 +18,7 @@ def test_roundtrip_and_pruning(tmp_path):
     for step in (1, 2, 3):
         _save(tmp_path, step, step)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-00000002", "step-00000003"]
-    model, trainer, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path))
+    model, _, state = ckpt.load_checkpoint(ckpt.latest_checkpoint(tmp_path))
     torch.testing.assert_close(model["w"], torch.full((3,), 3.0))
     assert state["step"] == 3 and state["note"] == 3
 

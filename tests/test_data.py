@@ -22,9 +22,9 @@ def write_idx(path, array, gz=False):
 def mnist_dir(tmp_path):
     rng = np.random.RandomState(0)
     for prefix, n, gz in (("train", 12, True), ("t10k", 5, False)):
-        name = lambda kind, rank: f"{prefix}-{kind}-idx{rank}-ubyte" + (".gz" if gz else "")  # noqa: E731
-        write_idx(tmp_path / name("images", 3), rng.randint(0, 256, (n, 28, 28)), gz)
-        write_idx(tmp_path / name("labels", 1), rng.randint(0, 10, n), gz)
+        suffix = ".gz" if gz else ""
+        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte{suffix}", rng.randint(0, 256, (n, 28, 28)), gz)
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte{suffix}", rng.randint(0, 10, n), gz)
     return tmp_path
 
 

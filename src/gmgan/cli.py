@@ -135,7 +135,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gmgan.train import load_trained
     from gmgan.viz import save_image_grid
 
-    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    _, method, step = load_trained(args.run, args.device or "cpu")
     if args.n < 1:
         raise GmganError(f"--n must be >= 1. Got {args.n} instead.")
     g = torch.Generator(device=method.prior.device).manual_seed(args.seed)

@@ -15,6 +15,7 @@ import gzip
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ class Dataset:
         return self.x.dim() == 4
 
 
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -98,7 +99,9 @@ def read_idx(path: str | Path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
-            raise DataError(f"{path} is a corrupt or truncated gzip file ({exc}). Replace it with a good copy.") from exc
+            raise DataError(
+                f"{path} is a corrupt or truncated gzip file ({exc}). Replace it with a good copy."
+            ) from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES or raw[3] == 0:
         raise DataError(f"{path} is not an IDX file: it should start with 0x00 0x00, a type code and a rank.")
     ndim = raw[3]

@@ -68,7 +68,9 @@ class UnsupervisedGAN(nn.Module):
         return loss, {"loss_G": loss.detach()}
 
 
-def build_method(cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generator | None = None) -> UnsupervisedGAN:
+def build_method(
+    cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generator | None = None
+) -> UnsupervisedGAN:
     """The method a config describes, with freshly initialised networks and prior."""
     p = cfg.prior
     kind = "normal" if cfg.method == "gan" else "mixture"

@@ -97,6 +97,10 @@ class GaussianMixture(Prior):
         True
     """
 
+    mu: Tensor  # (K, d) means mu_k: a buffer (static) or a parameter (dynamic)
+    scale_param: Tensor  # (K, d, d) A_k (full), or (K, 1) / (K, d) log standard deviations
+    log_weights: Tensor  # (K,) log alpha_k
+
     def __init__(
         self,
         K: int,
@@ -151,7 +155,7 @@ class GaussianMixture(Prior):
         return prior
 
     @classmethod
-    def from_sklearn(cls, gm, learnable: bool = False) -> GaussianMixture:  # noqa: ANN001
+    def from_sklearn(cls, gm, learnable: bool = False) -> GaussianMixture:
         """Build from a fitted ``sklearn.mixture.GaussianMixture`` (any covariance_type)."""
         means = torch.as_tensor(gm.means_, dtype=torch.float32)
         K, d = means.shape

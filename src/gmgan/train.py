@@ -21,10 +21,11 @@ from tqdm.auto import tqdm
 from gmgan import checkpoint as ckpt
 from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml
 from gmgan.data import BatchSampler, Dataset, load_dataset
-from gmgan.evaluate.toy import toy_metrics
 from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
+from gmgan.evaluate.toy import toy_metrics
 from gmgan.methods import UnsupervisedGAN, build_method
 from gmgan.nets import generate
+from gmgan.priors import GaussianMixture
 from gmgan.viz import save_image_grid, save_scatter_panels
 
 # options that may change when a run is resumed: training longer, logging or checkpointing differently
@@ -121,7 +122,7 @@ class Trainer:
             raise ConfigError(
                 f"--resume refused: the config differs from the one {self.run_dir} was trained with:\n  "
                 + "\n  ".join(changed)
-                + f"\nResume with the saved config (omit these options), or start a new run with another --out."
+                + "\nResume with the saved config (omit these options), or start a new run with another --out."
             )
         save_yaml(self.cfg, config_path)
         return ckpt.latest_checkpoint(self.run_dir)
@@ -273,9 +274,10 @@ def component_latents(method: UnsupervisedGAN, per_row: int, seed: int, scale: f
     """
     prior = method.prior
     rows = prior.K if prior.K > 1 else 8
-    g = torch.Generator(device=prior.device).manual_seed(seed)
-    if prior.K == 1:
+    if not isinstance(prior, GaussianMixture):
+        g = torch.Generator(device=prior.device).manual_seed(seed)
         return prior.sample(rows * per_row, scale=scale, generator=g)[0]
+    g = torch.Generator(device=prior.device).manual_seed(seed)
     eps = torch.randn(per_row, prior.d, generator=g, device=prior.device)
     z = [prior.mu[k] + math.sqrt(scale) * prior._transform(eps, torch.full((per_row,), k, device=prior.device))
          for k in range(prior.K)]
