@@ -136,26 +136,17 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ the loop
     def fit(self) -> dict[str, Any]:
-        t, m = self.cfg.train, self.method
-        m.train()
+        t = self.cfg.train
+        self.method.train()
         finite = torch.ones((), dtype=torch.bool, device=self.device)  # checked when logging: no sync per step
         sums: dict[str, torch.Tensor] = {}
         bar = tqdm(range(self.start_step, t.steps), initial=self.start_step, total=t.steps,
                    disable=not self.progress, desc=f"train {self.run_dir.name}", dynamic_ncols=True)
         tick, last_logged = time.perf_counter(), self.start_step
         for step in bar:
-            for _ in range(t.n_critic):
-                real = self.x[self.sampler.next(t.b_D).to(self.device)]
-                loss_D, logs_D = m.d_step(real, self.latent_gen)
-                self.opt_D.zero_grad(set_to_none=True)
-                loss_D.backward()
-                self.opt_D.step()
-            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
-            self.opt_G.zero_grad(set_to_none=True)
-            loss_G.backward()
-            self.opt_G.step()
-            finite &= torch.isfinite(loss_D) & torch.isfinite(loss_G)
-            for key, value in {**logs_D, **logs_G}.items():
+            logs = self.train_step()
+            finite &= torch.isfinite(logs["loss_D"]) & torch.isfinite(logs["loss_G"])
+            for key, value in logs.items():
                 sums[key] = sums.get(key, 0) + value
             done = step + 1
             if done % t.log_every == 0 or done == t.steps:
@@ -188,6 +179,21 @@ class Trainer:
         result = toy_metrics(generate(self.method.G, z), self.data.grid)
         ckpt.atomic_write_text(self.run_dir / "toy_metrics.json", json.dumps(result, indent=1) + "\n")
         return result
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """n_critic discriminator updates on b_D real samples each, then one generator update on b_G fakes."""
+        t, m = self.cfg.train, self.method
+        for _ in range(t.n_critic):
+            real = self.x[self.sampler.next(t.b_D).to(self.device)]
+            loss_D, logs_D = m.d_step(real, self.latent_gen)
+            self.opt_D.zero_grad(set_to_none=True)
+            loss_D.backward()
+            self.opt_D.step()
+        loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        return {**logs_D, **logs_G}
 
     def _check_finite(self, finite: torch.Tensor, step: int) -> None:
         if bool(finite):

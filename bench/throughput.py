@@ -1,0 +1,86 @@
+"""Training throughput of the baseline GAN and GM-GAN (static, dynamic) with the same networks on 28x28 images.
+
+The paper's MNIST setting (preset ``mnist``: DCGAN width 64, b_D=64, b_G=128, d=100). Models are timed in
+interleaved rounds in one process, so machine noise hits them alike, and the figures are reported as ratios
+to the baseline. Images/s counts real images consumed by the discriminator (n_critic * b_D per step).
+Writes docs/results/throughput.json.
+
+    python bench/throughput.py                      # about 3 minutes on 2 CPU cores
+    python bench/throughput.py --steps 20 --rounds 5 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gmgan.config import make_config
+from gmgan.data import Dataset
+from gmgan.train import Trainer
+
+MODELS = {
+    "GAN": {"method": "gan"},
+    "GM-GAN static": {"method": "gmgan"},
+    "GM-GAN dynamic": {"method": "gmgan", "prior": {"learnable": True}},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", default="docs/results/throughput.json")
+    args = parser.parse_args()
+    # pixels do not change the cost; random images keep the benchmark free of data files
+    data = Dataset("random-28px", torch.rand(5000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    trainers = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, update in MODELS.items():
+            cfg = make_config("mnist", update, {"train": {"device": args.device}})
+            trainers[name] = Trainer(cfg, Path(tmp) / name.replace(" ", "-"), progress=False, dataset=data)
+            for _ in range(3):  # warm-up: allocator, kernels
+                trainers[name].train_step()
+        times: dict[str, list[float]] = {name: [] for name in MODELS}
+        for _ in range(args.rounds):
+            for name, trainer in trainers.items():
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    trainer.train_step()
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                times[name].append(time.perf_counter() - start)
+    cfg = make_config("mnist")
+    images_per_step = cfg.train.n_critic * cfg.train.b_D
+    base = statistics.median(times["GAN"])
+    result = {
+        "command": f"python bench/throughput.py --steps {args.steps} --rounds {args.rounds} --device {args.device}",
+        "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "processor": platform.processor() or platform.machine(), "device": args.device},
+        "setting": {"preset": "mnist", "image": "1x28x28", "b_D": cfg.train.b_D, "b_G": cfg.train.b_G,
+                    "latent_dim": cfg.prior.latent_dim, "K": cfg.prior.K, "width": cfg.model.width},
+        "models": {},
+    }
+    print(f"{'model':16s} {'images/s':>10s} {'steps/s':>8s} {'time vs GAN':>12s}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        entry = {"images_per_s": images_per_step * args.steps / med, "steps_per_s": args.steps / med,
+                 "time_ratio_to_gan": med / base, "round_seconds": ts}
+        result["models"][name] = entry
+        print(f"{name:16s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {entry['time_ratio_to_gan']:12.3f}")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
