@@ -76,7 +76,8 @@ def main() -> None:
         entry = {"images_per_s": images_per_step * args.steps / med, "steps_per_s": args.steps / med,
                  "time_ratio_to_gan": med / base, "round_seconds": ts}
         result["models"][name] = entry
-        print(f"{name:16s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {entry['time_ratio_to_gan']:12.3f}")
+        ratio = entry["time_ratio_to_gan"]
+        print(f"{name:16s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {ratio:12.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"written to {args.out}")

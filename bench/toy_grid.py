@@ -63,6 +63,16 @@ def summarise(rows: list[dict]) -> dict:
     return table
 
 
+def reference(n: int = 100_000) -> dict:
+    """The metrics of n samples of the true distribution: the best a generator can score."""
+    import torch
+
+    from gmgan.data import TOY_GRIDS
+    from gmgan.evaluate.toy import toy_metrics
+
+    return {g: toy_metrics(TOY_GRIDS[g].sample(n, torch.Generator().manual_seed(0))[0], TOY_GRIDS[g]) for g in GRIDS}
+
+
 def scatter(rows: list[dict], out: Path) -> None:
     import torch
 
@@ -101,12 +111,15 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     summary = {"command": "python bench/toy_grid.py " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "results"),
-        "samples_per_run": 10_000, "runs": rows, "table": summarise(rows)}
+        "samples_per_run": 10_000, "runs": rows, "table": summarise(rows), "reference": reference()}
     (results / "toy-grid.json").write_text(json.dumps(summary, indent=1) + "\n")
     scatter(rows, results)
     print("| grid | model | modes covered | high-quality fraction | log-likelihood |")
     print("| --- | --- | --- | --- | --- |")
     for grid, models in summary["table"].items():
+        ref = summary["reference"][grid]
+        print(f"| {grid} | true samples (reference) | {ref['modes_covered']} / {ref['modes_total']} | "
+              f"{ref['high_quality']:.3g} | {ref['log_likelihood']:.3g} |")
         for model, e in models.items():
             cells = [f"{e[m]['mean']:.3g} ± {e[m]['std']:.2g}" for m in METRICS]
             cells[0] = f"{e['modes_covered']['mean']:.1f} ± {e['modes_covered']['std']:.1f} / {e['modes_total']}"
