@@ -34,8 +34,8 @@ MODELS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=10, help="steps per timed round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="docs/results/throughput.json")
     args = parser.parse_args()
@@ -59,6 +59,15 @@ def main() -> None:
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 times[name].append(time.perf_counter() - start)
+        # the prior's own cost per step, timed alone: one draw of b_D latents and one of b_G
+        prior_ms = {}
+        for name, trainer in trainers.items():
+            prior, t = trainer.method.prior, trainer.cfg.train
+            start = time.perf_counter()
+            for _ in range(200):
+                prior.sample(t.b_D, generator=trainer.latent_gen)
+                prior.sample(t.b_G, generator=trainer.latent_gen)
+            prior_ms[name] = (time.perf_counter() - start) / 200 * 1000
     cfg = make_config("mnist")
     images_per_step = cfg.train.n_critic * cfg.train.b_D
     base = statistics.median(times["GAN"])
@@ -70,14 +79,16 @@ def main() -> None:
                     "latent_dim": cfg.prior.latent_dim, "K": cfg.prior.K, "width": cfg.model.width},
         "models": {},
     }
-    print(f"{'model':16s} {'images/s':>10s} {'steps/s':>8s} {'time vs GAN':>12s}")
+    print(f"{'model':16s} {'images/s':>10s} {'steps/s':>8s} {'time vs GAN':>12s} {'prior ms/step':>14s}")
     for name, ts in times.items():
         med = statistics.median(ts)
         entry = {"images_per_s": images_per_step * args.steps / med, "steps_per_s": args.steps / med,
-                 "time_ratio_to_gan": med / base, "round_seconds": ts}
+                 "time_ratio_to_gan": med / base, "round_seconds": ts,
+                 "prior_ms_per_step": prior_ms[name], "prior_share_of_step": prior_ms[name] / 1000 / (med / args.steps)}
         result["models"][name] = entry
         ratio = entry["time_ratio_to_gan"]
-        print(f"{name:16s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {ratio:12.3f}")
+        print(f"{name:16s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {ratio:12.3f} "
+              f"{prior_ms[name]:14.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"written to {args.out}")
