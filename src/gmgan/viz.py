@@ -70,3 +70,43 @@ def save_scatter_panels(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
+    """The sigma sweep of GM-GAN Section 4.3 (Fig. 7): quality q and diversity d against the covariance scale
+    (left) and q against d with each point labelled by its scale (right); one line per run.
+
+    ``rows``: dicts with keys run, scale, q and d (d_intra stands in for d where no classes exist).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = list(dict.fromkeys(r["run"] for r in rows))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, run in enumerate(runs):
+        mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["scale"])
+        scales = [r["scale"] for r in mine]
+        q = [r["q"] for r in mine]
+        d = [r.get("d") if r.get("d") is not None else r.get("d_intra") for r in mine]
+        color = f"C{i}"
+        left.plot(scales, q, "-o", color=color, ms=3, label=f"{run}: quality q")
+        if all(v is not None for v in d):
+            left.plot(scales, d, "--s", color=color, ms=3, label=f"{run}: diversity d")
+            right.plot(d, q, "-o", color=color, ms=3, label=run)
+            for s, x, y in zip(scales, d, q, strict=True):
+                right.annotate(f"{s:g}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+    left.set_xlabel("covariance scale sigma")
+    left.set_ylabel("score")
+    left.legend(fontsize=7)
+    left.grid(alpha=0.3)
+    right.set_xlabel("diversity d (Eq. 10)")
+    right.set_ylabel("quality q (Eq. 7)")
+    right.set_title("quality vs diversity (labels: sigma)", fontsize=9)
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

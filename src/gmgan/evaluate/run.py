@@ -1,0 +1,325 @@
+"""Evaluate a trained run: generate samples, extract features, compute every metric, record the protocol.
+
+``Evaluator(run_dir)`` loads the run, its data and the evaluation classifier once; ``evaluate()`` returns the
+full report written to ``RUN/evaluation.json``; ``sweep(scales)`` the quality/diversity scores over sigma
+scales (GM-GAN Section 4.3) written to a CSV and a plot.
+
+Images are scored in the domain classifier's features (see :mod:`gmgan.evaluate.classifier`); with
+``inception_weights`` FID/KID/precision/recall are also computed in Inception-v3 features. Toy 2-D runs are
+scored in raw coordinates, with the true mixture as their classifier (each point's class is its most likely
+grid mode) and the toy-grid metrics added; MS-SSIM, and so d_intra, d and s, do not apply to points.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gmgan import __version__
+from gmgan.checkpoint import atomic_write_text
+from gmgan.data import Dataset, load_dataset
+from gmgan.errors import EvaluationError
+from gmgan.evaluate import metrics as M
+from gmgan.evaluate.classifier import TrainedClassifier, get_classifier, min_test_accuracy_warning, quality_constant
+from gmgan.evaluate.msssim import intra_class_diversity
+from gmgan.evaluate.toy import toy_metrics
+from gmgan.nets import generate
+from gmgan.priors import GaussianMixture
+
+
+@dataclass
+class EvalOptions:
+    n: int = 10_000  # generated samples
+    seed: int = 0  # of the latents, the KID subsets and the MS-SSIM pairs
+    scale: float = 1.0  # covariance scale of the prior (sigma of Section 4.3)
+    pairs: int | None = 10_000  # MS-SSIM pairs for d_intra; None = all n(n-1)/2
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
+    k: int = 3  # neighbours of precision/recall
+    k_dc: int = 5  # neighbours of density/coverage
+    real_baseline: bool = True  # also score real training images the same way, as a yardstick
+    inception_weights: str | None = None
+    classifier_steps: int = 1500
+    retrain_classifier: bool = False
+    cache: str | None = None
+    data_dir: str | None = None  # override the run's data folder
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _ToyClassifier:
+    """The true mixture of a toy grid as the 'classifier': features are the coordinates, the class of a point
+    is its most likely mode."""
+
+    def __init__(self, data: Dataset, test: Dataset) -> None:
+        assert data.grid is not None
+        self.grid = data.grid
+        self.train_features = data.x
+        self.info = {"dataset": data.name, "architecture": "identity (2-D coordinates)",
+                     "classes": "most likely mode of the true mixture",
+                     "quality": quality_constant(test.x, data.x)}
+
+    @property
+    def log_a(self) -> float:
+        return float(self.info["quality"]["log_a"])  # type: ignore[index]
+
+    def extract(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        d2 = torch.cdist(x.float(), self.grid.means).pow(2)
+        return x.float(), torch.softmax(-d2 / (2 * self.grid.std**2), dim=1)
+
+    def protocol(self) -> dict[str, Any]:
+        return dict(self.info)
+
+
+class Evaluator:
+    """Everything needed to score samples of one run, loaded once."""
+
+    def __init__(self, run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> None:
+        from gmgan.train import load_trained
+
+        self.run_dir = Path(run_dir)
+        self.opts = opts or EvalOptions()
+        self.progress = progress
+        self.cfg, self.method, self.step = load_trained(run_dir, self.opts.device)
+        d = self.cfg.data
+        data_dir = self.opts.data_dir or d.data_dir
+        ref_split = "test" if d.split == "train" else "train"
+        self.train = load_dataset(d.name, data_dir, d.split, d.n_samples, d.image_size, seed=self.cfg.train.seed)
+        self.reference = load_dataset(d.name, data_dir, ref_split, d.n_samples, d.image_size,
+                                      seed=self.cfg.train.seed)
+        self.classifier: TrainedClassifier | _ToyClassifier
+        if self.train.grid is not None:
+            self.classifier = _ToyClassifier(self.train, self.reference)
+        else:
+            self.classifier = get_classifier(
+                self.train, self.reference, Path(self.opts.cache) if self.opts.cache else None,
+                retrain=self.opts.retrain_classifier, steps=self.opts.classifier_steps, device=self.opts.device,
+                progress=progress)
+        self.num_classes = self.train.num_classes or 1
+        self.ref_features = self.classifier.extract(self.reference.x)[0]
+        self.inception = None
+        if self.opts.inception_weights:
+            if not self.train.is_image:
+                raise EvaluationError("--inception-weights applies to images; this run's data are 2-D points.")
+            from gmgan.evaluate.inception import InceptionFeatures
+
+            self.inception = InceptionFeatures(self.opts.inception_weights).to(self.opts.device)
+            self._inception_ref: Tensor | None = None
+
+    # ------------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def samples(self, n: int, scale: float, seed: int) -> tuple[Tensor, Tensor]:
+        prior = self.method.prior
+        g = torch.Generator(device=prior.device).manual_seed(seed)
+        z, k = prior.sample(n, scale=scale, generator=g)
+        return generate(self.method.G, z).cpu(), k.cpu()
+
+    def _inception_features(self, x: Tensor) -> Tensor:
+        assert self.inception is not None
+        return torch.cat([self.inception(c.to(self.opts.device)).cpu() for c in x.split(50)])
+
+    def score(self, x: Tensor, components: Tensor | None, full: bool = True, seed: int = 0) -> dict[str, Any]:
+        """All metrics of the samples x (and of their mixture components, when given)."""
+        o = self.opts
+        feats, probs = self.classifier.extract(x)
+        classes = probs.argmax(dim=1)
+        out: dict[str, Any] = {"n": int(x.shape[0])}
+        out["fid"] = M.fid(self.ref_features, feats)
+        nn = M.nearest_distances(feats, self.classifier.train_features)
+        out["q"] = float(M.quality_scores(nn, self.classifier.log_a).double().mean())
+        if self.num_classes > 1:
+            out["d_inter"] = M.inter_class_diversity(classes, self.num_classes)
+        if self.train.is_image:
+            intra = intra_class_diversity(x, pairs=o.pairs, seed=seed)
+            out["d_intra"] = intra["d_intra"]
+            out["ms_ssim_pairs"] = intra["ms_ssim"]["pairs"]
+            if "d_inter" in out:
+                out["d"] = M.diversity(out["d_intra"], out["d_inter"])
+                out["s"] = M.combined_score(out["q"], out["d"])
+        out.update({k: v for k, v in M.prdc(self.ref_features, feats, o.k, o.k_dc).items() if k not in ("k", "k_dc")})
+        if not full:
+            return out
+        kid = M.kid(self.ref_features, feats, o.kid_subsets, o.kid_subset_size, seed=seed)
+        out["kid"], out["kid_std"] = kid["mean"], kid["std"]
+        out["kid_subset_size"] = kid["subset_size"]
+        if self.num_classes > 1:
+            is_ = M.inception_score(probs, o.is_splits)
+            out["is"], out["is_std"] = is_["mean"], is_["std"]
+            out["class_histogram"] = M.class_histogram(classes, self.num_classes).long().tolist()
+            if components is not None:
+                K = self.method.prior.K
+                out["component_purity"] = M.component_purity(components, classes, K, self.num_classes)
+        if self.train.grid is not None:
+            out["toy"] = toy_metrics(x, self.train.grid)
+        if self.inception is not None:
+            if self._inception_ref is None:
+                self._inception_ref = self._inception_features(self.reference.x)
+            fi = self._inception_features(x)
+            ki = M.kid(self._inception_ref, fi, o.kid_subsets, o.kid_subset_size, seed=seed)
+            out["inception"] = {"fid": M.fid(self._inception_ref, fi), "kid": ki["mean"], "kid_std": ki["std"],
+                                **M.prdc(self._inception_ref, fi, o.k, o.k_dc)}
+        return out
+
+    def protocol(self) -> dict[str, Any]:
+        o = self.opts
+        p: dict[str, Any] = {
+            "gmgan_version": __version__,
+            "run": str(self.run_dir), "step": self.step,
+            "method": self.cfg.method, "prior": type(self.method.prior).__name__,
+            "K": self.method.prior.K if isinstance(self.method.prior, GaussianMixture) else 1,
+            "generated": {"n": o.n, "seed": o.seed, "scale": o.scale},
+            "reference": {"dataset": self.reference.name, "n": len(self.reference),
+                          "split": "test" if self.cfg.data.split == "train" else "train",
+                          "used_for": "FID, KID, precision/recall, density/coverage"},
+            "quality_nn_set": {"split": self.cfg.data.split, "n": len(self.train)},
+            "extractor": self.classifier.protocol(),
+            "kid": {"subsets": o.kid_subsets, "subset_size": min(o.kid_subset_size, o.n, len(self.reference)),
+                    "kernel": "(x.y / f + 1)^3"},
+            "inception_score": {"splits": o.is_splits, "classifier": "the domain classifier"},
+            "precision_recall": {"k": o.k, "method": "Kynkaenniemi et al. 2019"},
+            "density_coverage": {"k": o.k_dc, "method": "Naeem et al. 2020"},
+            "q": {"eq": "GM-GAN Eq. 6-7", "log_a": self.classifier.log_a,
+                  "real_row": "q of the real row is that of the held-out reference images"},
+        }
+        if self.train.is_image:
+            from gmgan.evaluate.msssim import msssim_settings
+
+            p["d_intra"] = {"eq": "GM-GAN Eq. 8 over distinct pairs", "pairs": "all" if o.pairs is None else o.pairs,
+                            "ms_ssim": msssim_settings(self.train.shape[-1]).as_dict()}
+        if self.inception is not None:
+            p["inception"] = {"weights": str(o.inception_weights), "preprocessing": "bilinear resize to 299, [-1, 1]"}
+        return p
+
+    # ------------------------------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, Any]:
+        o = self.opts
+        start = time.perf_counter()
+        x, k = self.samples(o.n, o.scale, o.seed)
+        result: dict[str, Any] = {"protocol": self.protocol(), "generated": self.score(x, k, seed=o.seed)}
+        if o.real_baseline:
+            g = torch.Generator().manual_seed(o.seed)
+            idx = torch.randperm(len(self.train), generator=g)[: o.n]
+            real = self.score(self.train.x[idx], None, seed=o.seed)
+            # training images are their own nearest neighbours (q = 1): score q on held-out images instead
+            ref_nn = M.nearest_distances(self.ref_features, self.classifier.train_features)
+            real["q"] = float(M.quality_scores(ref_nn, self.classifier.log_a).double().mean())
+            if "d" in real:
+                real["s"] = M.combined_score(real["q"], real["d"])
+            result["real_train_images"] = real
+        warning = min_test_accuracy_warning(self.classifier.info) if hasattr(self.classifier, "model") else None
+        if warning:
+            result["warnings"] = [warning]
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        return result
+
+    def sweep(self, scales: list[float], n: int = 5000) -> list[dict[str, Any]]:
+        """q, d_intra, d_inter, d, s, FID, precision and recall at each covariance scale, same latents' seed."""
+        rows = []
+        for s in scales:
+            x, k = self.samples(n, s, self.opts.seed)
+            m = self.score(x, k, full=False, seed=self.opts.seed)
+            rows.append({"run": self.run_dir.name, "scale": s, **{key: m.get(key) for key in SWEEP_COLUMNS}})
+            if self.progress:
+                print(f"  {self.run_dir.name} scale {s:g}: " + "  ".join(
+                    f"{key} {m[key]:.4f}" for key in ("q", "d", "s", "fid") if m.get(key) is not None), flush=True)
+        return rows
+
+
+SWEEP_COLUMNS = ("q", "d_intra", "d_inter", "d", "s", "fid", "precision", "recall")
+
+
+def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> dict[str, Any]:
+    """Evaluate a run and write ``RUN/evaluation.json`` (atomically; an older one is replaced only then)."""
+    result = Evaluator(run_dir, opts, progress).evaluate()
+    atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result, indent=1))
+    return result
+
+
+def parse_scales(text: str) -> list[float]:
+    """'0.5:2.0:0.1' (start:stop:step, stop included) or '0.5,1,2'.
+
+    Example:
+        >>> parse_scales("0.5:1.0:0.25"), parse_scales("0.5, 2")
+        ([0.5, 0.75, 1.0], [0.5, 2.0])
+    """
+    try:
+        if ":" in text:
+            start, stop, step = (float(v) for v in text.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            count = math.floor((stop - start) / step + 1e-9) + 1
+            scales = [round(start + i * step, 10) for i in range(count)]
+        else:
+            scales = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise EvaluationError(f"--scales {text!r} is not START:STOP:STEP (e.g. 0.5:2.0:0.1) or a list like 0.5,1,2.") \
+            from None
+    if not scales or any(s <= 0 for s in scales):
+        raise EvaluationError(f"--scales must be positive numbers; got {text!r}.")
+    return scales
+
+
+def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: EvalOptions | None = None,
+               n: int = 5000, progress: bool = True) -> dict[str, Path]:
+    """Sweep each run over ``scales``; write ``out/sweep.csv`` and ``out/sweep.png`` (all runs on one plot)."""
+    from gmgan.viz import save_quality_diversity
+
+    rows: list[dict[str, Any]] = []
+    for run in runs:
+        rows += Evaluator(run, opts, progress).sweep(scales, n)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "sweep.csv"
+    with open(csv_path.with_suffix(".tmp"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["run", "scale", *SWEEP_COLUMNS])
+        w.writeheader()
+        w.writerows(rows)
+    csv_path.with_suffix(".tmp").replace(csv_path)
+    png = save_quality_diversity(rows, out / "sweep.png")
+    protocol = {"runs": [str(r) for r in runs], "scales": scales, "n": n,
+                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"}}
+    atomic_write_text(out / "sweep.json", json.dumps({"protocol": protocol, "rows": rows}, indent=1))
+    return {"csv": csv_path, "png": png, "json": out / "sweep.json"}
+
+
+TABLE_ROWS = [
+    ("fid", "FID (classifier features)"), ("kid", "KID"), ("is", "Inception Score (domain classifier)"),
+    ("precision", "precision (k=3)"), ("recall", "recall (k=3)"), ("density", "density (k=5)"),
+    ("coverage", "coverage (k=5)"), ("q", "quality q (Eq. 7)"), ("d_intra", "d_intra (Eq. 8)"),
+    ("d_inter", "d_inter (Eq. 9)"), ("d", "diversity d (Eq. 10)"), ("s", "combined s (Eq. 11)"),
+]
+
+
+def format_table(result: dict[str, Any]) -> str:
+    gen, real = result["generated"], result.get("real_train_images", {})
+    lines = [f"{'metric':38s} {'generated':>12s} {'real (train)':>13s}"]
+    for key, label in TABLE_ROWS:
+        if key not in gen:
+            continue
+        r = real.get(key)
+        lines.append(f"{label:38s} {gen[key]:12.4f} {'' if r is None else format(r, '13.4f')}")
+    if "toy" in gen:
+        lines.append(f"{'toy: modes covered / high quality':38s} {gen['toy']['modes_covered']:>6d} / "
+                     f"{gen['toy']['high_quality']:.3f}")
+    if "class_histogram" in gen:
+        lines.append(f"{'class histogram':38s} {gen['class_histogram']}")
+    if "component_purity" in gen:
+        cp = gen["component_purity"]
+        purities = " ".join("-" if p is None else f"{p:.2f}" for p in cp["purity"])
+        lines.append(f"{'component purity (mean ' + format(cp['mean'], '.3f') + ')':38s} {purities}")
+        lines.append(f"{'component majority class':38s} {cp['majority_class']}")
+    if "inception" in gen:
+        i = gen["inception"]
+        lines.append(f"{'Inception-v3: FID / KID / P / R':38s} {i['fid']:.3f} / {i['kid']:.5f} / "
+                     f"{i['precision']:.3f} / {i['recall']:.3f}")
+    for w in result.get("warnings", []):
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
