@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
@@ -227,7 +228,7 @@ def load_classifier(path: str | Path, device: str = "cpu") -> TrainedClassifier:
         model = DomainClassifier(arch["channels"], arch["num_classes"], arch["width"], arch["feature_dim"])
         model.load_state_dict(load_file(str(path / "model.safetensors")))
         feats = load_file(str(path / "features.safetensors"))["train_features"]
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(
             f"The cached classifier in {path} is unreadable ({exc}). Delete that folder; it is retrained on the "
             "next evaluation."

@@ -1,0 +1,123 @@
+"""gmgan evaluate / sweep / train-classifier on tiny runs: outputs, protocol, cache, and error messages."""
+
+import csv
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from gmgan.cli import main
+from gmgan.data import load_dataset
+from gmgan.errors import CheckpointError
+from gmgan.evaluate import classifier as C
+from gmgan.evaluate.run import EvalOptions, Evaluator, evaluate_run, parse_scales
+from gmgan.train import Trainer
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    path = tmp_path / "cache"
+    monkeypatch.setenv("GMGAN_CACHE", str(path))
+    return path
+
+
+@pytest.fixture
+def digits_run(tmp_path, image_cfg, cache):
+    run = tmp_path / "digits"
+    Trainer(image_cfg(steps=6), run, progress=False).fit()
+    return run
+
+
+def _opts(**kw):
+    return EvalOptions(n=60, pairs=100, kid_subsets=3, is_splits=2, classifier_steps=40, **kw)
+
+
+def test_evaluate_writes_every_metric_with_its_protocol(digits_run):
+    result = evaluate_run(digits_run, _opts(), progress=False)
+    saved = json.loads((digits_run / "evaluation.json").read_text())
+    assert saved["generated"]["fid"] == pytest.approx(result["generated"]["fid"])
+    gen = saved["generated"]
+    for key in ("fid", "kid", "is", "precision", "recall", "density", "coverage", "q", "d_intra", "d_inter", "d",
+                "s"):
+        assert isinstance(gen[key], float), key
+    assert 0 <= gen["q"] <= 1 and 0 <= gen["d"] <= 1 and 0 <= gen["s"] <= 1
+    assert sum(gen["class_histogram"]) == 60
+    assert len(gen["component_purity"]["purity"]) == 3  # K of the fixture
+    p = saved["protocol"]
+    assert p["generated"] == {"n": 60, "seed": 0, "scale": 1.0}
+    assert p["extractor"]["architecture"]["class"] == "DomainClassifier"
+    assert p["reference"]["split"] == "test" and p["kid"]["subsets"] == 3
+    assert p["d_intra"]["ms_ssim"]["kernel_size"] == 3  # 8 px digits
+    real = saved["real_train_images"]
+    assert real["fid"] < gen["fid"]  # real images are closer to real images than a 6-step GAN's
+
+
+def test_same_seed_same_numbers(digits_run):
+    a = evaluate_run(digits_run, _opts(real_baseline=False), progress=False)["generated"]
+    b = evaluate_run(digits_run, _opts(real_baseline=False), progress=False)["generated"]
+    assert a == b
+
+
+def test_classifier_is_cached_per_dataset(cache, monkeypatch):
+    train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    first = C.get_classifier(train, test, steps=30)
+    assert first.path.parent == cache / "classifiers" and first.path.name.startswith("digits-1x8-")
+    assert first.train_features.shape == (len(train), 128)
+
+    def no_training(*a, **k):
+        raise AssertionError("retrained although cached")
+
+    monkeypatch.setattr(C, "train_classifier", no_training)
+    again = C.get_classifier(train, test)
+    for a, b in zip(first.model.parameters(), again.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    (first.path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="Delete that folder"):
+        C.get_classifier(train, test)
+
+
+def test_classifier_learns_digits(cache):
+    train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    _, info = C.train_classifier(train, test, steps=500)
+    assert info["test_accuracy"] > 0.9
+
+
+def test_toy_run_is_scored_in_coordinates(tmp_path, toy_cfg, cache):
+    run = tmp_path / "toy"
+    Trainer(toy_cfg(), run, progress=False).fit()
+    result = Evaluator(run, _opts(), progress=False).evaluate()
+    gen = result["generated"]
+    assert "toy" in gen and "d_intra" not in gen and 0 <= gen["d_inter"] <= 1
+    assert result["protocol"]["extractor"]["architecture"] == "identity (2-D coordinates)"
+
+
+def test_cli_evaluate_and_sweep(digits_run, tmp_path, capsys):
+    common = ["--n", "40", "--pairs", "50", "--classifier-steps", "30", "--no-progress"]
+    assert main(["evaluate", str(digits_run), *common]) == 0
+    out = capsys.readouterr().out
+    assert "FID (classifier features)" in out and "component purity" in out
+    sweep_dir = tmp_path / "sweep"
+    assert main(["sweep", str(digits_run), str(digits_run), "--scales", "0.5:1.0:0.5", "--out", str(sweep_dir),
+                 *common]) == 0
+    rows = list(csv.DictReader(open(sweep_dir / "sweep.csv")))
+    assert [float(r["scale"]) for r in rows] == [0.5, 1.0, 0.5, 1.0]
+    assert all(0 <= float(r["q"]) <= 1 and 0 <= float(r["d"]) <= 1 for r in rows)
+    Image.open(sweep_dir / "sweep.png").verify()
+
+
+def test_cli_errors_are_one_line(digits_run, tmp_path, capsys):
+    assert main(["sweep", str(digits_run), "--scales", "2:1:0.1"]) == 2
+    assert "START:STOP:STEP" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "not a gmgan run folder" in capsys.readouterr().err
+    assert main(["evaluate", str(digits_run), "--n", "1"]) == 2
+    assert main(["evaluate", str(digits_run), "--inception-weights", str(tmp_path / "missing.safetensors"),
+                 "--n", "10", "--classifier-steps", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.safetensors" in err and "Traceback" not in err
+
+
+def test_parse_scales():
+    assert parse_scales("0.5:2.0:0.1")[-1] == 2.0 and len(parse_scales("0.5:2.0:0.1")) == 16
+    assert parse_scales("1,2") == [1.0, 2.0]

@@ -1,0 +1,145 @@
+"""Each metric against a reference implementation or a hand-computed case."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from gmgan.errors import EvaluationError
+from gmgan.evaluate import metrics as M
+
+
+def _features(n, f, seed, shift=0.0):
+    a = torch.randn(f, f, generator=torch.Generator().manual_seed(123)) / math.sqrt(f)  # one distribution
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, f, generator=g) @ a + shift).double()
+
+
+def _scipy_fid(x, y):
+    x, y = x.numpy(), y.numpy()
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fid_equals_scipy_formula():
+    x, y = _features(500, 16, 0), _features(400, 16, 1, shift=0.3)
+    assert M.fid(x, y) == pytest.approx(_scipy_fid(x, y), rel=1e-6)
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_finite_when_singular():
+    x = _features(300, 16, 0)
+    assert abs(M.fid(x, x)) < 1e-6
+    few = _features(10, 64, 2)  # 10 samples of 64-d features: singular covariances; scipy's sqrtm goes complex
+    value = M.fid(few, _features(10, 64, 3))
+    assert math.isfinite(value) and value > 0
+
+
+def test_fid_needs_two_samples():
+    with pytest.raises(EvaluationError, match="at least 2 samples"):
+        M.fid(_features(1, 4, 0), _features(5, 4, 1))
+
+
+def test_kid_matches_torchmetrics():
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class Identity(torch.nn.Module):
+        num_features = 8
+
+        def forward(self, x):
+            return x
+
+    x, y = _features(60, 8, 0).float(), _features(60, 8, 1, shift=0.5).float()
+    ref = KernelInceptionDistance(feature=Identity(), subsets=1, subset_size=60)
+    ref.update(x, real=True)
+    ref.update(y, real=False)
+    ref_mean, _ = ref.compute()
+    ours = M.kid(x, y, subsets=1, subset_size=60)  # the whole set: no sampling, both sides deterministic
+    assert ours["mean"] == pytest.approx(float(ref_mean), rel=1e-4)
+
+
+def test_kid_lowers_the_subset_size_to_the_sample_count():
+    out = M.kid(_features(50, 8, 0), _features(30, 8, 1), subsets=5, subset_size=1000)
+    assert out["subset_size"] == 30
+    assert abs(M.kid(_features(400, 8, 0), _features(400, 8, 1), subset_size=200)["mean"]) < 0.05
+
+
+def test_inception_score_matches_torchmetrics_and_hand_cases():
+    from torchmetrics.image.inception import InceptionScore
+
+    class Identity(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    logits = torch.randn(200, 10, generator=torch.Generator().manual_seed(0)) * 3
+    ref = InceptionScore(feature=Identity(), splits=1, normalize=False)
+    ref.update(logits)
+    assert M.inception_score(logits.softmax(1), splits=1)["mean"] == pytest.approx(float(ref.compute()[0]), rel=1e-5)
+    one_class = np.tile(np.eye(10)[0], (100, 1))
+    assert M.inception_score(one_class, splits=2)["mean"] == pytest.approx(1.0)
+    with pytest.raises(EvaluationError, match="at least 20 samples"):
+        M.inception_score(one_class[:10], splits=10)
+
+
+def test_nearest_distances_in_chunks_equal_brute_force():
+    x, r = _features(37, 5, 0).float(), _features(53, 5, 1).float()
+    brute = torch.cdist(x.double(), r.double())
+    assert torch.allclose(M.nearest_distances(x, r, k=1, chunk=8).double(), brute.min(1).values, atol=1e-5)
+    self_brute = torch.cdist(r.double(), r.double()).sort(1).values[:, 3]  # 3rd neighbour, self excluded
+    assert torch.allclose(M.nearest_distances(r, r, k=3, exclude_self=True, chunk=7).double(), self_brute,
+                          atol=1e-5)
+
+
+def test_prdc_of_identical_sets():
+    x = _features(200, 8, 0).float()
+    out = M.prdc(x, x.clone())
+    assert out["precision"] == 1.0 and out["recall"] == 1.0 and out["coverage"] == 1.0
+
+
+def test_prdc_matches_the_prdc_package():
+    prdc = pytest.importorskip("prdc")
+    real, fake = _features(300, 6, 0).float(), _features(250, 6, 1, shift=0.4).float()
+    ours = M.prdc(real, fake, k=5, k_dc=5, chunk=64)
+    ref = prdc.compute_prdc(real.numpy(), fake.numpy(), nearest_k=5)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert ours[key] == pytest.approx(float(ref[key]), abs=1e-9), key
+
+
+def test_prdc_drops_for_shifted_samples_and_needs_k_plus_one():
+    real = _features(300, 4, 0).float()
+    far = M.prdc(real, _features(300, 4, 1).float() + 10)
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+    with pytest.raises(EvaluationError, match="at least 4 samples"):
+        M.prdc(real, real[:3])
+
+
+def test_quality_score_is_eq6():
+    d = torch.tensor([0.0, 0.5, 3.0])
+    a = 2.5
+    expected = 1 - torch.exp(d) / (torch.exp(d) + a)
+    assert torch.allclose(M.quality_scores(d, math.log(a)), expected.float(), atol=1e-6)
+
+
+def test_inter_class_diversity_and_histogram():
+    assert M.inter_class_diversity(torch.arange(1000) % 10, 10) == pytest.approx(1.0)
+    assert M.inter_class_diversity(torch.full((50,), 3), 10) == 0.0
+    two = M.inter_class_diversity(torch.arange(100) % 2, 4)  # two of four classes, evenly: log 2 / log 4
+    assert two == pytest.approx(0.5)
+    assert M.class_histogram(torch.tensor([0, 2, 2]), 4).tolist() == [1, 0, 2, 0]
+
+
+def test_component_purity():
+    comp = torch.tensor([0, 0, 0, 0, 1, 1, 2])
+    cls = torch.tensor([5, 5, 5, 1, 2, 3, 7])
+    out = M.component_purity(comp, cls, K=4, num_classes=10)
+    assert out["purity"][:3] == [0.75, 0.5, 1.0] and out["purity"][3] is None
+    assert out["majority_class"][:3] == [5, 2, 7]
+    assert out["mean"] == pytest.approx(5 / 7)
+
+
+def test_diversity_and_combined_are_geometric_means():
+    assert M.diversity(0.64, 0.25) == pytest.approx(0.4)
+    assert M.combined_score(0.9, 0.4) == pytest.approx(0.6)
