@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/throughput.py
+	$(PY) bench/metrics_speed.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

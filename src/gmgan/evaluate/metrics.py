@@ -210,8 +210,8 @@ def quality_scores(nn_dist: Tensor, log_a: float) -> Tensor:
     large distances give 0, not NaN from inf / inf.
 
     Example:
-        >>> quality_scores(torch.tensor([0.0, 2.0, 1e4]), log_a=2.0).tolist()
-        [0.8807970285415649, 0.5, 0.0]
+        >>> [round(v, 4) for v in quality_scores(torch.tensor([0.0, 2.0, 1e4]), log_a=2.0).tolist()]
+        [0.8808, 0.5, 0.0]
     """
     return torch.sigmoid(log_a - nn_dist.double()).float()
 
@@ -221,8 +221,10 @@ def inter_class_diversity(classes: Tensor, num_classes: int) -> float:
     every sample falls in one class.
 
     Example:
-        >>> inter_class_diversity(torch.arange(100) % 10, 10), inter_class_diversity(torch.zeros(5).long(), 10)
-        (1.0, 0.0)
+        >>> round(inter_class_diversity(torch.arange(100) % 10, 10), 6)
+        1.0
+        >>> inter_class_diversity(torch.zeros(5).long(), 10)
+        0.0
     """
     if num_classes < 2:
         raise EvaluationError("Inter-class diversity needs a classifier with at least 2 classes.")
