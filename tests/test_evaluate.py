@@ -62,7 +62,7 @@ def test_same_seed_same_numbers(digits_run):
 def test_classifier_is_cached_per_dataset(cache, monkeypatch):
     train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
     first = C.get_classifier(train, test, steps=30)
-    assert first.path.parent == cache / "classifiers" and first.path.name.startswith("digits-1x8-")
+    assert first.path.parent == cache / "classifiers" and first.path.name.startswith("digits-1x8-v")
     assert first.train_features.shape == (len(train), 128)
 
     def no_training(*a, **k):
