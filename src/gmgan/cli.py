@@ -167,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"-> {out}")
     result = Trainer(cfg, out, progress=not args.no_progress).fit()
     _print_outputs(result)
-    print(f"\nnext: gmgan sample {out} --n 20 --component 3 --scale 0.5")
+    print(f"\nnext: gmgan sample {out} --n 20 --component 3 --scale 0.5\n      gmgan evaluate {out}")
     return 0
 
 
