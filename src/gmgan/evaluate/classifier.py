@@ -100,9 +100,10 @@ def fingerprint(data: Dataset) -> str:
     return h.hexdigest()[:12]
 
 
-def cache_dir_for(data: Dataset, root: Path | None = None) -> Path:
+def cache_dir_for(data: Dataset, root: Path | None = None, print_: str | None = None) -> Path:
+    """The cache folder of ``data``'s classifier (``print_``: its fingerprint, if already computed)."""
     C, S = data.shape[0], data.shape[-1]
-    return (root or cache_root()) / "classifiers" / f"{data.name}-{C}x{S}-v{VERSION}-{fingerprint(data)}"
+    return (root or cache_root()) / "classifiers" / f"{data.name}-{C}x{S}-v{VERSION}-{print_ or fingerprint(data)}"
 
 
 class TrainedClassifier:
@@ -249,7 +250,8 @@ def get_classifier(
     progress: bool = False,
 ) -> TrainedClassifier:
     """The cached classifier of ``train``, training and caching it first if there is none."""
-    dest = cache_dir_for(train, cache)
+    data_print = fingerprint(train)  # hashes every training image: once per call
+    dest = cache_dir_for(train, cache, data_print)
     if dest.is_dir() and not retrain:
         return load_classifier(dest, device)
     if progress:
@@ -258,7 +260,7 @@ def get_classifier(
     model, info = train_classifier(train, test, steps=steps, device=device, progress=progress)
     train_feats, _ = model.extract(train.x)
     test_feats, _ = model.extract(test.x)
-    info = {"format": FORMAT, "version": VERSION, "dataset": train.name, "fingerprint": fingerprint(train),
+    info = {"format": FORMAT, "version": VERSION, "dataset": train.name, "fingerprint": data_print,
             **info, "quality": quality_constant(test_feats, train_feats)}
     if retrain and dest.is_dir():
         shutil.rmtree(dest)
