@@ -45,6 +45,10 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "prior.c": args.c,
         "prior.covariance": args.covariance,
         "prior.learnable": True if args.dynamic else None,
+        "supervision.mode": args.supervised,
+        "supervision.mapping": args.mapping,
+        "data.classes": args.classes,
+        "data.imbalance": args.imbalance,
     }
     update: dict[str, Any] = {}
     for key, value in flat.items():
@@ -86,8 +90,17 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="generator updates in all (may be raised when resuming)")
     p.add_argument("--seed", type=int, help="seed of every random draw (same seed, same numbers on CPU)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset files (MNIST IDX files)")
-    p.add_argument("--method", choices=["gan", "gmgan"], help="gan: N(0, I) prior; gmgan: Gaussian mixture")
+    p.add_argument("--method", choices=["gan", "gmgan", "acgan"],
+                   help="gan: N(0, I) prior; gmgan: Gaussian mixture; acgan: AC-GAN (supervised baseline)")
     p.add_argument("--dynamic", action="store_true", help="learn the mixture's means and covariances")
+    p.add_argument("--supervised", nargs="?", const="binary", choices=["binary", "k+1"],
+                   help="supervised GM-GAN: 'binary' (default; N binary discriminators, GM-GAN Section 2) or "
+                        "'k+1' (softmax over the classes plus a fake class)")
+    p.add_argument("--mapping", metavar="SPEC", help="components -> classes, one entry per component: '0,0,1,1' "
+                   "(K > N) or '0+1,2+3' (K < N); default k -> k mod N")
+    p.add_argument("--classes", metavar="LIST", help="train on these classes only, e.g. 3,5,8")
+    p.add_argument("--imbalance", metavar="SPEC", help="class counts of the training set, e.g. "
+                   "dominant=1,others=1000 (one class whole, 1,000 of each other)")
     p.add_argument("--loss", choices=["ns", "wgan-gp"], help="non-saturating (default) or WGAN-GP")
     p.add_argument("--K", type=int, help="mixture components")
     p.add_argument("--latent-dim", type=int, help="latent dimension d")
@@ -138,11 +151,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _, method, step = load_trained(args.run, args.device or "cpu")
     if args.n < 1:
         raise GmganError(f"--n must be >= 1. Got {args.n} instead.")
+    if args.class_ is not None and args.component is not None:
+        raise GmganError("Give --class or --component, not both: --class picks the components of that class.")
     g = torch.Generator(device=method.prior.device).manual_seed(args.seed)
-    z, k = method.prior.sample(args.n, component=args.component, scale=args.scale, generator=g)
+    component: Any = args.component
+    tag = "all" if component is None else f"c{component}"
+    if args.class_ is not None:
+        component, note = _class_components(method, args.class_, args.n, g)
+        tag = f"class{args.class_}"
+        if note:
+            print(note)
+    z, k = method.prior.sample(args.n, component=component, scale=args.scale, generator=g)
     x = generate(method.G, z)
     target = Path(args.file) if args.file else Path(args.run) / "samples" / (
-        f"sample-n{args.n}-c{'all' if args.component is None else args.component}-s{args.scale:g}-seed{args.seed}.png")
+        f"sample-n{args.n}-{tag}-s{args.scale:g}-seed{args.seed}.png")
     target.parent.mkdir(parents=True, exist_ok=True)
     save_file({"x": x.contiguous(), "component": k, "z": z.contiguous()}, str(target.with_suffix(".safetensors")))
     if x.dim() == 4:
@@ -153,6 +175,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
         save_scatter_panels([(f"{args.n} samples, scale {args.scale:g}", x, k)], None, target)
     print(f"{args.n} samples of {args.run} (step {step}) -> {target} and {target.with_suffix('.safetensors')}")
     return 0
+
+
+def _class_components(method: Any, name: str, n: int, generator: Any) -> tuple[Any, str]:
+    """Components to draw n samples of class ``name`` from (uniform over the class's components), and a note
+    when those components also stand for other classes."""
+    import torch
+
+    mapping = method.mapping
+    if mapping is None:
+        raise GmganError(
+            "--class needs a run trained with labels (--method acgan, or gmgan --supervised): in this run the "
+            "components are not tied to classes. Use --component K to draw from one component."
+        )
+    m = mapping.class_index(name)
+    comps = torch.tensor(mapping.components_of(m))
+    pick = comps[torch.randint(len(comps), (n,), generator=generator, device=generator.device).cpu()]
+    shared = [k for k in comps.tolist() if len(mapping.classes_of(k)) > 1]
+    note = ""
+    if shared:
+        classes = sorted({mapping.class_names[c] for k in shared for c in mapping.classes_of(k)})
+        note = (f"note: class {name} shares component(s) {shared} with other classes ({', '.join(classes)}); "
+                "samples may show any of them.")
+    return pick.to(method.prior.device), note
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -302,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--component", type=int, help="draw only from this mixture component")
+    p.add_argument("--class", dest="class_", metavar="LABEL",
+                   help="draw samples of this class (runs trained with labels: acgan, gmgan --supervised)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply each covariance by this (Section 4.3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/sample-...png)")

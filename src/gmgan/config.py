@@ -20,7 +20,8 @@ from gmgan.nets import IMAGE_SIZES
 from gmgan.priors import COVARIANCES
 
 DATASETS = ("toy-grid3", "toy-grid5", "digits", "mnist", "fashion-mnist")
-METHODS = ("gan", "gmgan")
+METHODS = ("gan", "gmgan", "acgan")
+SUPERVISION = ("none", "binary", "k+1")
 
 
 @dataclass
@@ -30,6 +31,8 @@ class DataConfig:
     split: str = "train"  # "train" or "test" (IDX datasets and digits)
     n_samples: int = 5000  # toy grids: training points (GM-GAN Section 4.1 uses 5,000)
     image_size: int | None = None  # resize square images to this size; None = native (digits 8, MNIST 28)
+    classes: str | None = None  # keep only these classes, e.g. "3,5,8" (relabelled 0..n-1 in that order)
+    imbalance: str | None = None  # training-set class counts, e.g. "dominant=1,others=1000" (see data.py)
 
 
 @dataclass
@@ -40,6 +43,17 @@ class PriorConfig:
     sigma: float = 0.15  # initial covariance sigma * I (Section 4 default)
     covariance: str = "isotropic"  # isotropic | diagonal | full; shape of the learnable A_k
     learnable: bool = False  # False = static GM-GAN, True = dynamic GM-GAN
+
+
+@dataclass
+class SupervisionConfig:
+    # how labels enter a gmgan run (acgan always uses them; gan never):
+    #   none   = unsupervised;
+    #   binary = GM-GAN's supervised variant, N binary discriminators (papers/001 Section 2);
+    #   k+1    = the report's softmax discriminator over N real classes and one fake class (papers/004 2.2.4)
+    mode: str = "none"
+    mapping: str | None = None  # components -> classes, e.g. "0,0,1,1" or "0+1,2+3" (see supervision.py)
+    class_weight: float = 1.0  # acgan: weight of the auxiliary classifier's loss
 
 
 @dataclass
@@ -71,14 +85,20 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    method: str = "gmgan"  # gan = standard-normal prior baseline; gmgan = Gaussian-mixture prior
+    method: str = "gmgan"  # gan = N(0, I) baseline; gmgan = Gaussian-mixture prior; acgan = AC-GAN baseline
     data: DataConfig = field(default_factory=DataConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def supervised(self) -> bool:
+        """True when training reads class labels."""
+        return self.method == "acgan" or self.supervision.mode != "none"
 
     @property
     def d_norm(self) -> str:
@@ -270,6 +290,29 @@ def validate_config(cfg: RunConfig) -> None:
     _require(
         m.d_norm in ("auto", "batch", "layer", "none"),
         f"model.d_norm must be auto, batch, layer or none. Got {m.d_norm!r} instead.",
+    )
+    sv = cfg.supervision
+    _require(sv.mode in SUPERVISION, f"supervision.mode must be one of {SUPERVISION}. Got {sv.mode!r} instead.")
+    _require(
+        cfg.method != "acgan" or sv.mode == "none",
+        "method 'acgan' has its own supervision (an auxiliary classifier head); leave supervision.mode 'none'.",
+    )
+    _require(
+        sv.mode == "none" or cfg.method == "gmgan",
+        f"supervision.mode {sv.mode!r} needs method 'gmgan': it ties mixture components to classes. For a "
+        "supervised baseline with a standard-normal prior use method 'acgan'.",
+    )
+    _require(
+        sv.mapping is None or sv.mode != "none",
+        "supervision.mapping ties components to classes, which only a supervised run uses. Set "
+        "supervision.mode to 'binary' or 'k+1' (--supervised), or drop the mapping.",
+    )
+    _require(sv.class_weight >= 0, f"supervision.class_weight must be >= 0. Got {sv.class_weight} instead.")
+    _require(
+        not (sv.mode == "k+1" and cfg.train.loss == "wgan-gp"),
+        "supervision.mode 'k+1' cannot use train.loss 'wgan-gp': the K+1 discriminator is a softmax over real "
+        "classes and a fake class, a probability, while a Wasserstein critic outputs an unbounded score. Use "
+        "train.loss 'ns', or supervision.mode 'binary' / method 'acgan' with 'wgan-gp'.",
     )
     toy = d.name.startswith("toy")
     _require(

@@ -69,6 +69,7 @@ class Dataset:
     y: Tensor | None = None  # (N,) int64 class labels, used only where a method or a metric needs them
     num_classes: int | None = None
     grid: ToyGrid | None = None  # the true distribution of a toy dataset
+    class_names: list[str] | None = None  # label index -> the dataset's own label (differs after a class subset)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -200,6 +201,101 @@ def load_dataset(
             raise DataError(f"labels in {data_dir} must be 0-9 for {name}; found {int(y.min())}..{int(y.max())}.")
         return Dataset(name, x, y, 10)
     raise DataError(f"Unknown dataset {name!r}.")
+
+
+def select_classes(data: Dataset, spec: str) -> Dataset:
+    """Keep the classes listed in ``spec`` ("3,5,8"), relabelled 0..n-1 in that order; names are kept.
+
+    Example:
+        >>> ds = Dataset("t", torch.zeros(4, 2), torch.tensor([0, 1, 2, 1]), 3)
+        >>> sub = select_classes(ds, "2,1")
+        >>> sub.y.tolist(), sub.class_names
+        ([1, 0, 1], ['2', '1'])
+    """
+    names = _names(data)
+    wanted = [c.strip() for c in spec.split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in names]
+    if not wanted or unknown or len(set(wanted)) != len(wanted):
+        raise DataError(
+            f"data.classes {spec!r} must list distinct classes of {data.name} separated by commas; "
+            f"{'unknown: ' + ', '.join(unknown) if unknown else 'none given or repeated'}. "
+            f"Its classes: {', '.join(names)}."
+        )
+    assert data.y is not None
+    old = torch.tensor([names.index(c) for c in wanted])
+    new_label = torch.full((len(names),), -1, dtype=torch.long)
+    new_label[old] = torch.arange(len(old))
+    keep = new_label[data.y] >= 0
+    return Dataset(data.name, data.x[keep], new_label[data.y[keep]], len(wanted), data.grid, wanted)
+
+
+def make_imbalanced(data: Dataset, spec: str, seed: int = 0) -> Dataset:
+    """Subsample classes to fixed counts: "dominant=1,others=1000" (Responsibility paper, Section III-E: one
+    class kept whole, 1,000 random images of every other), or per class "3=500,7=all,others=100".
+    Classes not named and without ``others`` are kept whole. The draw is seeded, so a run can rebuild it.
+
+    Example:
+        >>> ds = Dataset("t", torch.zeros(9, 2), torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2]), 3)
+        >>> make_imbalanced(ds, "dominant=0,others=1").y.tolist()
+        [0, 0, 0, 1, 2]
+    """
+    names = _names(data)
+    assert data.y is not None
+    counts: dict[int, int | None] = {}  # class index -> images to keep (None = all)
+    others: int | None = None
+    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+        key, has_equals, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if key == "dominant":
+            key, value = value, "all"
+        try:
+            count = None if value == "all" else int(value)
+        except ValueError:
+            count = -1
+        if (count is not None and count < 0) or not has_equals:
+            raise DataError(
+                f"data.imbalance part {part!r} must be CLASS=COUNT, CLASS=all, dominant=CLASS or others=COUNT "
+                "(e.g. 'dominant=1,others=1000')."
+            )
+        if key == "others":
+            others = count
+        elif key in names:
+            counts[names.index(key)] = count
+        else:
+            raise DataError(
+                f"data.imbalance names class {key!r}, which {data.name} does not have ({', '.join(names)})."
+            )
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for m in range(len(names)):
+        idx = torch.nonzero(data.y == m).flatten()
+        want = counts.get(m, others)
+        if want is not None and want < idx.numel():
+            idx = idx[torch.randperm(idx.numel(), generator=g)[:want]].sort().values
+        keep.append(idx)
+    order = torch.cat(keep).sort().values
+    if order.numel() == 0:
+        raise DataError(f"data.imbalance {spec!r} keeps no images. Raise the counts.")
+    return Dataset(data.name, data.x[order], data.y[order], data.num_classes, data.grid, data.class_names)
+
+
+def _names(data: Dataset) -> list[str]:
+    if data.y is None or data.num_classes is None:
+        raise DataError(f"{data.name} has no labels, so classes cannot be selected or rebalanced.")
+    return data.class_names or [str(m) for m in range(data.num_classes)]
+
+
+def load_from_config(cfg: Any, seed: int, split: str | None = None, imbalance: bool = True,
+                     data_dir: str | Path | None = None) -> Dataset:
+    """The dataset a run's ``data`` config describes: the named set, then its class subset, then (training
+    data only, unless asked otherwise) its imbalance. ``split`` and ``data_dir`` override the config's.
+    """
+    data = load_dataset(cfg.name, data_dir or cfg.data_dir, split or cfg.split, cfg.n_samples, cfg.image_size, seed)
+    if cfg.classes:
+        data = select_classes(data, cfg.classes)
+    if imbalance and cfg.imbalance:
+        data = make_imbalanced(data, cfg.imbalance, seed)
+    return data
 
 
 class BatchSampler:

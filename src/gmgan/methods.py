@@ -1,10 +1,17 @@
 """Trainable systems: what one discriminator step and one generator step compute.
 
-A method knows nothing of loops, files or devices (the Trainer owns those). The unsupervised GAN here is
-both baselines and GM-GAN: GM-GAN (papers/001, Section 2) keeps the GAN's losses (Eq. 2-3) and changes only
-the prior, static (fixed mixture) or dynamic (learnable mu_k, A_k, trained with G's optimiser through the
-reparameterisation z = A_k eps + mu_k). With a standard-normal prior and ``loss='wgan-gp'`` it is the
-WGAN-GP baseline.
+A method knows nothing of loops, files or devices (the Trainer owns those). All share :class:`GANMethod`'s
+frame (Algorithm 1 of papers/001: b_D real and b_D fake samples for D, b_G fakes for G, the prior's
+parameters trained with G) and differ in the discriminator's outputs and the losses:
+
+* :class:`UnsupervisedGAN`: GAN, WGAN-GP and GM-GAN (static or dynamic). GM-GAN keeps the GAN's losses
+  (Eq. 2-3) and changes only the prior.
+* :class:`SupervisedGMGAN`: GM-GAN's supervised variant, N binary discriminators (Section 2, Algorithm 1
+  lines 10-12 and 22-23); with WGAN-GP, N class-wise critics.
+* :class:`KPlusOneGMGAN`: the report's discriminator, a softmax over N real classes plus a fake class
+  (papers/004, 2.2.1 and 2.2.4).
+* :class:`ACGAN`: the supervised baseline (Odena et al. 2017), N(0, I) noise plus a one-hot class code, an
+  auxiliary classifier head beside the adversarial one.
 """
 
 from __future__ import annotations
@@ -17,18 +24,22 @@ from gmgan.config import RunConfig
 from gmgan.errors import ConfigError
 from gmgan.nets import Discriminator, build_nets
 from gmgan.priors import Prior, build_prior
+from gmgan.supervision import ClassMapping
 
 
-class UnsupervisedGAN(nn.Module):
-    """GAN / WGAN-GP / GM-GAN (static or dynamic): prior + G + D + adversarial loss.
+class GANMethod(nn.Module):
+    """Prior + G + D + a loss. Subclasses define :meth:`d_loss` and :meth:`g_loss`.
 
     Args:
         prior: the latent distribution; its parameters are trained with G when it has any.
         G: z (B, d) -> x.
-        D: trunk + heads; the ``adversarial`` head gives one logit per sample.
+        D: trunk + heads.
         loss: "ns" (non-saturating) or "wgan-gp".
         gp_weight: lambda of the gradient penalty (wgan-gp only).
     """
+
+    uses_labels = False  # True when d_step needs the real samples' class labels
+    mapping: ClassMapping | None = None  # components -> classes, for methods that tie them
 
     def __init__(self, prior: Prior, G: nn.Module, D: Discriminator, loss: str = "ns", gp_weight: float = 10.0):
         super().__init__()
@@ -40,40 +51,197 @@ class UnsupervisedGAN(nn.Module):
         """Parameters the generator step updates: G's, plus mu_k and A_k of a dynamic prior."""
         return [*self.G.parameters(), *self.prior.parameters()]
 
-    def d_step(self, real: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def d_step(
+        self, real: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """Discriminator loss on b_D real samples and b_D generated ones (Algorithm 1, lines 5-16)."""
+        if self.uses_labels and labels is None:
+            raise ConfigError(f"{type(self).__name__} trains on class labels, and none were given.")
         with torch.no_grad():  # the prior and G are constants here
-            z, _ = self.prior.sample(real.shape[0], generator=generator)
+            k = self.fake_components(labels, generator)
+            z, k = self.prior.sample(real.shape[0], component=k, generator=generator)
             fake = self.G(z)
-        real_out, fake_out = self.D(real), self.D(fake)
-        if self.loss == "ns":
-            loss = losses.ns_d_loss(real_out, fake_out)
-            logs = {"D_real": torch.sigmoid(real_out).mean(), "D_fake": torch.sigmoid(fake_out).mean()}
-        else:
-            wasserstein = losses.wgan_d_loss(real_out, fake_out)
-            gp = losses.gradient_penalty(self.D, real, fake, generator)
-            loss = wasserstein + self.gp_weight * gp
-            logs = {"W_estimate": -wasserstein.detach(), "gradient_penalty": gp.detach()}
-        return loss, {"loss_D": loss.detach(), **{k: v.detach() for k, v in logs.items()}}
+        loss, logs = self.d_loss(real, labels, fake, k, generator)
+        return loss, {"loss_D": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
+
+    def fake_components(self, labels: Tensor | None, generator: torch.Generator | None) -> Tensor | None:
+        """Components of the D step's fakes; None = drawn from the prior's weights (Algorithm 1, line 7)."""
+        return None
 
     def g_step(self, b_G: int, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Generator loss on b_G generated samples (Algorithm 1, lines 18-26)."""
-        z, _ = self.prior.sample(b_G, generator=generator)  # differentiable in mu_k, A_k when learnable
+        z, k = self.prior.sample(b_G, generator=generator)  # differentiable in mu_k, A_k when learnable
         self.D.requires_grad_(False)  # no weight gradients for D in G's step: a third less backward work
         try:
-            out = self.D(self.G(z))
+            loss, logs = self.g_loss(self.G(z), k)
         finally:
             self.D.requires_grad_(True)
-        loss = losses.ns_g_loss(out) if self.loss == "ns" else losses.wgan_g_loss(out)
-        return loss, {"loss_G": loss.detach()}
+        return loss, {"loss_G": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
+
+    def d_loss(self, real: Tensor, labels: Tensor | None, fake: Tensor, k: Tensor,
+               generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def g_loss(self, fake: Tensor, k: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def _wgan_d_loss(self, real_scores: Tensor, fake_scores: Tensor, real: Tensor, fake: Tensor, critic,
+                     generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+        wasserstein = losses.wgan_d_loss(real_scores, fake_scores)
+        gp = losses.gradient_penalty(critic, real, fake, generator)
+        return wasserstein + self.gp_weight * gp, {"W_estimate": -wasserstein, "gradient_penalty": gp}
+
+
+class UnsupervisedGAN(GANMethod):
+    """GAN / WGAN-GP / GM-GAN (static or dynamic): one adversarial logit per sample, labels unused."""
+
+    def d_loss(self, real, labels, fake, k, generator):
+        real_out, fake_out = self.D(real), self.D(fake)
+        if self.loss == "ns":
+            loss = losses.ns_d_loss(real_out, fake_out)
+            return loss, {"D_real": torch.sigmoid(real_out).mean(), "D_fake": torch.sigmoid(fake_out).mean()}
+        return self._wgan_d_loss(real_out, fake_out, real, fake, self.D, generator)
+
+    def g_loss(self, fake, k):
+        out = self.D(fake)
+        return (losses.ns_g_loss(out) if self.loss == "ns" else losses.wgan_g_loss(out)), {}
+
+
+class SupervisedGMGAN(GANMethod):
+    """Supervised GM-GAN: D outputs N logits, one binary real-vs-fake discriminator per class.
+
+    Non-saturating: the paper's losses (:func:`losses.supervised_d_loss`, :func:`losses.supervised_g_loss`).
+    WGAN-GP: N class-wise critics; D's fakes are drawn from components of the real batch's classes, critic
+    m compares real and generated class m, and the penalty is taken on the paired interpolates' own class
+    output. That needs f to give each component one class (K >= N).
+    """
+
+    uses_labels = True
+
+    def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0):
+        super().__init__(prior, G, D, loss, gp_weight)
+        if loss == "wgan-gp" and not mapping.is_function:
+            raise ConfigError(
+                "supervision.mode 'binary' with train.loss 'wgan-gp' uses one critic per class, so each component "
+                "must target a single class (K >= N). With K < N use train.loss 'ns'."
+            )
+        self.mapping = mapping
+
+    def fake_components(self, labels, generator):
+        if self.loss == "ns":
+            return None
+        return self.mapping.sample_components(labels, generator)  # class-matched fakes for the class critics
+
+    def d_loss(self, real, labels, fake, k, generator):
+        real_out, fake_out = self.D(real), self.D(fake)
+        if self.loss == "ns":
+            loss = losses.supervised_d_loss(real_out, labels, fake_out)
+            p_real = torch.sigmoid(real_out).gather(1, labels[:, None]).mean()
+            return loss, {"D_real": p_real, "D_fake": torch.sigmoid(fake_out).max(1).values.mean()}
+        pick = labels[:, None]
+        return self._wgan_d_loss(real_out.gather(1, pick), fake_out.gather(1, pick), real, fake,
+                                 lambda x: self.D(x).gather(1, pick).squeeze(1), generator)
+
+    def g_loss(self, fake, k):
+        out = self.D(fake)
+        if self.loss == "ns":
+            return losses.supervised_g_loss(out, self.mapping.targets(k)), {}
+        return losses.wgan_g_loss(out.gather(1, self.mapping.target_class(k)[:, None])), {}
+
+
+class KPlusOneGMGAN(GANMethod):
+    """GM-GAN with the report's (K+1)-class discriminator: softmax over N real classes and a fake class.
+
+    Non-saturating only (the losses are cross-entropies of a softmax; see config validation).
+    """
+
+    uses_labels = True
+
+    def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0):
+        super().__init__(prior, G, D, loss, gp_weight)
+        if loss != "ns":
+            raise ConfigError("the K+1-class discriminator is a softmax classifier; it trains with train.loss 'ns'.")
+        self.mapping = mapping
+
+    def d_loss(self, real, labels, fake, k, generator):
+        real_out, fake_out = self.D(real), self.D(fake)
+        loss = losses.kplus1_d_loss(real_out, labels, fake_out)
+        return loss, {"D_fake": torch.softmax(fake_out, 1)[:, -1].mean(),
+                      "D_real": 1 - torch.softmax(real_out, 1)[:, -1].mean()}
+
+    def g_loss(self, fake, k):
+        return losses.kplus1_g_loss(self.D(fake), self.mapping.targets(k)), {}
+
+
+class ACGAN(GANMethod):
+    """AC-GAN (Odena et al. 2017): G(eps, onehot(c)); D with an adversarial head and an N-way classifier.
+
+    D minimises the adversarial loss plus ``class_weight`` times the mean of the classifier's cross-entropy on
+    real (true labels) and generated (requested classes) samples; G minimises its adversarial loss plus
+    ``class_weight`` times the cross-entropy of its requested classes. With ``loss='wgan-gp'`` the adversarial
+    part is WGAN-GP's (the AC-WGAN-GP of Gulrajani et al. 2017, Section 5).
+    """
+
+    uses_labels = True
+
+    def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0, class_weight=1.0):
+        super().__init__(prior, G, D, loss, gp_weight)
+        self.mapping, self.class_weight = mapping, class_weight
+
+    def d_loss(self, real, labels, fake, k, generator):
+        real_out = self.D(real, heads=("adversarial", "classifier"))
+        fake_out = self.D(fake, heads=("adversarial", "classifier"))
+        r_adv, f_adv = real_out["adversarial"].squeeze(-1), fake_out["adversarial"].squeeze(-1)
+        if self.loss == "ns":
+            adv = losses.ns_d_loss(r_adv, f_adv)
+            logs = {"D_real": torch.sigmoid(r_adv).mean(), "D_fake": torch.sigmoid(f_adv).mean()}
+        else:
+            adv, logs = self._wgan_d_loss(r_adv, f_adv, real, fake, self.D, generator)
+        cls = 0.5 * (losses.class_cross_entropy(real_out["classifier"], labels)
+                     + losses.class_cross_entropy(fake_out["classifier"], k))
+        return adv + self.class_weight * cls, {**logs, "class_loss_D": cls}
+
+    def g_loss(self, fake, k):
+        out = self.D(fake, heads=("adversarial", "classifier"))
+        adv_out = out["adversarial"].squeeze(-1)
+        adv = losses.ns_g_loss(adv_out) if self.loss == "ns" else losses.wgan_g_loss(adv_out)
+        cls = losses.class_cross_entropy(out["classifier"], k)
+        return adv + self.class_weight * cls, {"class_loss_G": cls}
 
 
 def build_method(
-    cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generator | None = None
-) -> UnsupervisedGAN:
-    """The method a config describes, with freshly initialised networks and prior."""
-    p = cfg.prior
+    cfg: RunConfig,
+    data_shape: tuple[int, ...],
+    generator: torch.Generator | None = None,
+    num_classes: int | None = None,
+    class_names: list[str] | None = None,
+) -> GANMethod:
+    """The method a config describes, with freshly initialised networks and prior.
+
+    ``num_classes`` (and the labels' names) is needed by supervised methods, whose D has one output per class.
+    """
+    p, sv = cfg.prior, cfg.supervision
+    if cfg.supervised and not num_classes:
+        raise ConfigError(
+            f"method {cfg.method!r} with supervision {sv.mode!r} trains on class labels, and the data has none. "
+            "Use a labelled dataset, or an unsupervised method (gan, or gmgan without --supervised)."
+        )
+    m = cfg.model
+    if cfg.method == "acgan":
+        assert num_classes is not None
+        prior = build_prior("conditional", p.latent_dim, num_classes)  # G reads noise + one-hot: d + N inputs
+        G, D = build_nets(m.arch, prior.d, data_shape, m.width, m.depth, cfg.d_norm,
+                          extra_heads={"classifier": num_classes})
+        mapping = ClassMapping.parse(None, num_classes, num_classes, class_names)
+        return ACGAN(prior, G, D, mapping, cfg.train.loss, cfg.train.gp_weight, sv.class_weight)
     kind = "normal" if cfg.method == "gan" else "mixture"
     prior = build_prior(kind, p.latent_dim, p.K, p.c, p.sigma, p.covariance, p.learnable, generator)  # type: ignore[arg-type]
-    G, D = build_nets(cfg.model.arch, p.latent_dim, data_shape, cfg.model.width, cfg.model.depth, cfg.d_norm)
-    return UnsupervisedGAN(prior, G, D, cfg.train.loss, cfg.train.gp_weight)
+    if sv.mode == "none":
+        G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm)
+        return UnsupervisedGAN(prior, G, D, cfg.train.loss, cfg.train.gp_weight)
+    assert num_classes is not None
+    mapping = ClassMapping.parse(sv.mapping, p.K, num_classes, class_names)
+    outputs = num_classes + (1 if sv.mode == "k+1" else 0)
+    G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm, adversarial_outputs=outputs)
+    cls = SupervisedGMGAN if sv.mode == "binary" else KPlusOneGMGAN
+    return cls(prior, G, D, mapping, cfg.train.loss, cfg.train.gp_weight)

@@ -114,14 +114,20 @@ class MLPGenerator(nn.Module):
         return self.net(z)
 
 
-def mlp_discriminator(in_dim: int = 2, hidden: int = 128, depth: int = 3, outputs: int = 1) -> Discriminator:
-    """MLP trunk of ``depth`` LeakyReLU layers plus the adversarial head."""
+def _linear_heads(feature_dim: int, extra_heads: dict[str, int] | None) -> dict[str, nn.Module]:
+    return {name: nn.Linear(feature_dim, n) for name, n in (extra_heads or {}).items()}
+
+
+def mlp_discriminator(
+    in_dim: int = 2, hidden: int = 128, depth: int = 3, outputs: int = 1, extra_heads: dict[str, int] | None = None
+) -> Discriminator:
+    """MLP trunk of ``depth`` LeakyReLU layers plus the adversarial head (and linear ``extra_heads``)."""
     layers: list[nn.Module] = []
     width = in_dim
     for _ in range(depth):
         layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
         width = hidden
-    return Discriminator(nn.Sequential(*layers), hidden, adversarial_outputs=outputs)
+    return Discriminator(nn.Sequential(*layers), hidden, _linear_heads(hidden, extra_heads), outputs)
 
 
 class DCGANGenerator(nn.Module):
@@ -157,7 +163,8 @@ class DCGANGenerator(nn.Module):
 
 
 def dcgan_discriminator(
-    size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch", outputs: int = 1
+    size: int = 28, channels: int = 1, width: int = 64, norm: str = "batch", outputs: int = 1,
+    extra_heads: dict[str, int] | None = None,
 ) -> Discriminator:
     """Image trunk mirroring :class:`DCGANGenerator`: n stride-2 convolutions with LeakyReLU(0.2).
 
@@ -176,7 +183,7 @@ def dcgan_discriminator(
         c_in, c = c, c * 2
     layers.append(nn.Flatten())
     feature_dim = c_in * s0 * s0
-    D = Discriminator(nn.Sequential(*layers), feature_dim, adversarial_outputs=outputs)
+    D = Discriminator(nn.Sequential(*layers), feature_dim, _linear_heads(feature_dim, extra_heads), outputs)
     _init_dcgan(D)
     return D
 
@@ -193,13 +200,17 @@ def build_nets(
     depth: int = 3,
     d_norm: str = "batch",
     adversarial_outputs: int = 1,
+    extra_heads: dict[str, int] | None = None,
 ) -> tuple[nn.Module, Discriminator]:
-    """Generator and discriminator for data of ``data_shape`` ((2,) for points, (C, S, S) for images)."""
+    """Generator and discriminator for data of ``data_shape`` ((2,) for points, (C, S, S) for images).
+
+    ``extra_heads`` adds linear heads on D's trunk by name and width, e.g. {"classifier": 10} for AC-GAN.
+    """
     if arch == "mlp":
         if len(data_shape) != 1:
             raise ConfigError(f"model.arch 'mlp' is for vectors; the data has shape {data_shape}. Use 'dcgan'.")
         G: nn.Module = MLPGenerator(latent_dim, data_shape[0], width, depth)
-        return G, mlp_discriminator(data_shape[0], width, depth, adversarial_outputs)
+        return G, mlp_discriminator(data_shape[0], width, depth, adversarial_outputs, extra_heads)
     if arch == "dcgan":
         if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
             raise ConfigError(
@@ -208,7 +219,7 @@ def build_nets(
             )
         C, S, _ = data_shape
         G = DCGANGenerator(latent_dim, S, C, width)
-        return G, dcgan_discriminator(S, C, width, d_norm, adversarial_outputs)
+        return G, dcgan_discriminator(S, C, width, d_norm, adversarial_outputs, extra_heads)
     raise ConfigError(f"model.arch must be 'mlp' or 'dcgan'. Got {arch!r} instead.")
 
 

@@ -75,6 +75,55 @@ class StandardNormal(Prior):
         return torch.ones(z.shape[0], 1, device=z.device, dtype=z.dtype)
 
 
+class ConditionalNormal(Prior):
+    """z = [sqrt(scale) * eps, onehot(k)], eps ~ N(0, I_d): the AC-GAN baseline's class-conditional input.
+
+    AC-GAN (Odena et al. 2017) feeds the generator noise concatenated with a one-hot class code. Writing that
+    as a prior with one "component" per class lets every tool built for mixtures (rows per component, the
+    sigma sweep, class-conditional sampling, purity) treat AC-GAN the same way. ``scale`` scales the noise
+    only; the class code is exact. ``d`` is the generator's input width, noise_dim + num_classes.
+
+    Example:
+        >>> z, k = ConditionalNormal(4, 3).sample(2, component=2, generator=torch.Generator().manual_seed(0))
+        >>> z[:, 4:].tolist(), k.tolist()
+        ([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]], [2, 2])
+    """
+
+    def __init__(self, noise_dim: int, num_classes: int) -> None:
+        super().__init__()
+        if noise_dim < 1 or num_classes < 1:
+            raise ConfigError(f"ConditionalNormal needs noise_dim, num_classes >= 1. Got {noise_dim}, {num_classes}.")
+        self.K, self.noise_dim, self.d = num_classes, noise_dim, noise_dim + num_classes
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # carries the device
+
+    def sample(self, n, component=None, scale=1.0, generator=None):
+        if component is None:
+            k = torch.randint(self.K, (n,), generator=generator, device=self.device)
+        else:
+            k = _component_indices(component, n, self.K, self.device)
+        eps = torch.randn(n, self.noise_dim, generator=generator, device=self.device)
+        code = torch.nn.functional.one_hot(k, self.K).to(eps.dtype)
+        return torch.cat([math.sqrt(scale) * eps, code], dim=1), k
+
+    def log_prob(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        """log density of the noise part (the class code is a point mass) minus log K."""
+        eps = z[:, : self.noise_dim]
+        return -0.5 * (eps.pow(2).sum(-1) / scale + self.noise_dim * math.log(2 * math.pi * scale)) - math.log(self.K)
+
+    def responsibilities(self, z: Tensor, scale: float = 1.0) -> Tensor:
+        """p(k | z): the class code itself."""
+        code = z[:, self.noise_dim :]
+        return code / code.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def _component_indices(component: int | Tensor, n: int, K: int, device: torch.device) -> Tensor:
+    """``component`` (an int or an (n,) tensor) as an (n,) long tensor, checked against [0, K)."""
+    k = torch.as_tensor(component, dtype=torch.long, device=device).expand(n).clone()
+    if n and (k.min() < 0 or k.max() >= K):
+        raise ConfigError(f"component must be in [0, {K - 1}]. Got {component!r} instead.")
+    return k
+
+
 class GaussianMixture(Prior):
     """Mixture of K Gaussians in R^d: p(z) = sum_k alpha_k N(z; mu_k, A_k A_k^T) (GM-GAN Eq. 4).
 
@@ -201,9 +250,7 @@ class GaussianMixture(Prior):
         if component is None:
             k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         else:
-            k = torch.as_tensor(component, dtype=torch.long, device=device).expand(n).clone()
-            if k.min() < 0 or k.max() >= self.K:
-                raise ConfigError(f"component must be in [0, {self.K - 1}]. Got {component!r} instead.")
+            k = _component_indices(component, n, self.K, device)
         eps = torch.randn(n, self.d, generator=generator, device=device)
         return self.mu[k] + math.sqrt(scale) * self._transform(eps, k), k
 
@@ -254,9 +301,11 @@ def build_prior(
     learnable: bool = False,
     generator: torch.Generator | None = None,
 ) -> Prior:
-    """The prior named by a config: "normal" or "mixture"."""
+    """The prior named by a config: "normal", "mixture" or "conditional" (AC-GAN; K = number of classes)."""
     if kind == "normal":
         return StandardNormal(d)
+    if kind == "conditional":
+        return ConditionalNormal(d, K)
     if kind == "mixture":
         return GaussianMixture(K, d, c, sigma, covariance, learnable, generator)
-    raise ConfigError(f"prior.kind must be 'normal' or 'mixture'. Got {kind!r} instead.")
+    raise ConfigError(f"prior.kind must be 'normal', 'mixture' or 'conditional'. Got {kind!r} instead.")

@@ -9,7 +9,6 @@ each checkpoint, so on CPU a resumed run ends with exactly the weights of an uni
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -20,12 +19,11 @@ from tqdm.auto import tqdm
 
 from gmgan import checkpoint as ckpt
 from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml
-from gmgan.data import BatchSampler, Dataset, load_dataset
+from gmgan.data import BatchSampler, Dataset, load_from_config
 from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
 from gmgan.evaluate.toy import toy_metrics
-from gmgan.methods import UnsupervisedGAN, build_method
+from gmgan.methods import GANMethod, build_method
 from gmgan.nets import generate
-from gmgan.priors import GaussianMixture
 from gmgan.viz import save_image_grid, save_scatter_panels
 
 # options that may change when a run is resumed: training longer, logging or checkpointing differently
@@ -62,14 +60,15 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     return config_from_dict(load_yaml(path))
 
 
-def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, UnsupervisedGAN, int]:
+def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, GANMethod, int]:
     """(config, method with the latest weights, step) of a run, for sampling and evaluation."""
     cfg = load_run_config(run_dir)
     path = ckpt.latest_checkpoint(run_dir)
     if path is None:
         raise CheckpointError(f"{run_dir} has no checkpoint yet. Train it first (gmgan train --out {run_dir}).")
     model, _, state = ckpt.load_checkpoint(path)
-    method = build_method(cfg, tuple(state["data_shape"]))
+    method = build_method(cfg, tuple(state["data_shape"]), num_classes=state.get("num_classes"),
+                          class_names=state.get("class_names"))
     for name in ("G", "D", "prior"):
         ckpt.load_module(getattr(method, name), ckpt.unprefixed(name, model), name, path)
     method.to(resolve_device(device)).eval()
@@ -87,13 +86,14 @@ class Trainer:
         resume_from = self._prepare_run_dir(resume)
         t = cfg.train
         self.device = resolve_device(t.device)
-        self.data = dataset or load_dataset(cfg.data.name, cfg.data.data_dir, cfg.data.split, cfg.data.n_samples,
-                                            cfg.data.image_size, seed=t.seed)
+        self.data = dataset or load_from_config(cfg.data, seed=t.seed)
         if len(self.data) == 0:
             raise GmganError(f"The dataset {cfg.data.name!r} is empty. Check --data-dir and the split.")
         torch.manual_seed(t.seed)  # only for modules that draw at construction; the loop uses explicit generators
-        self.method = build_method(cfg, self.data.shape, torch.Generator().manual_seed(t.seed)).to(self.device)
+        self.method = build_method(cfg, self.data.shape, torch.Generator().manual_seed(t.seed),
+                                   self.data.num_classes, self.data.class_names).to(self.device)
         self.x = self.data.x.to(self.device)
+        self.y = self.data.y.to(self.device) if self.data.y is not None else None
         betas = (t.beta1, t.beta2)
         self.opt_D = torch.optim.Adam(self.method.D.parameters(), lr=t.lr, betas=betas)
         self.opt_G = torch.optim.Adam(self.method.generator_parameters(), lr=t.lr, betas=betas)
@@ -184,8 +184,9 @@ class Trainer:
         """n_critic discriminator updates on b_D real samples each, then one generator update on b_G fakes."""
         t, m = self.cfg.train, self.method
         for _ in range(t.n_critic):
-            real = self.x[self.sampler.next(t.b_D).to(self.device)]
-            loss_D, logs_D = m.d_step(real, self.latent_gen)
+            idx = self.sampler.next(t.b_D).to(self.device)
+            labels = self.y[idx] if self.y is not None and m.uses_labels else None
+            loss_D, logs_D = m.d_step(self.x[idx], labels, self.latent_gen)
             self.opt_D.zero_grad(set_to_none=True)
             loss_D.backward()
             self.opt_D.step()
@@ -227,7 +228,8 @@ class Trainer:
         sampler_tensors, sampler_info = self.sampler.state()
         trainer = {**ckpt.prefixed("opt_G", opt_G), **ckpt.prefixed("opt_D", opt_D),
                    **ckpt.prefixed("sampler", sampler_tensors), "rng.latent": self.latent_gen.get_state()}
-        state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape), "opt_G": info_G,
+        state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape),
+                 "num_classes": self.data.num_classes, "class_names": self.data.class_names, "opt_G": info_G,
                  "opt_D": info_D, "sampler": sampler_info}
         return ckpt.save_checkpoint(self.run_dir, step, model, trainer, state, self.cfg.train.keep_checkpoints)
 
@@ -273,24 +275,23 @@ SWEEP_SCALES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
 @torch.no_grad()
-def component_latents(method: UnsupervisedGAN, per_row: int, seed: int, scale: float = 1.0) -> torch.Tensor:
-    """Fixed latents, one row per component (K rows; rows of the standard normal for a baseline).
+def component_latents(method: GANMethod, per_row: int, seed: int, scale: float = 1.0) -> torch.Tensor:
+    """Fixed latents, one row per component (K rows; 8 rows of the standard normal for a baseline).
 
     The same eps is used in every row and at every scale, so rows differ only by component and scale.
     """
     prior = method.prior
-    rows = prior.K if prior.K > 1 else 8
-    if not isinstance(prior, GaussianMixture):
+    if prior.K == 1:
         g = torch.Generator(device=prior.device).manual_seed(seed)
-        return prior.sample(rows * per_row, scale=scale, generator=g)[0]
-    g = torch.Generator(device=prior.device).manual_seed(seed)
-    eps = torch.randn(per_row, prior.d, generator=g, device=prior.device)
-    z = [prior.mu[k] + math.sqrt(scale) * prior._transform(eps, torch.full((per_row,), k, device=prior.device))
-         for k in range(prior.K)]
-    return torch.cat(z)
+        return prior.sample(8 * per_row, scale=scale, generator=g)[0]
+    rows = []
+    for k in range(prior.K):
+        g = torch.Generator(device=prior.device).manual_seed(seed)  # same eps in every row
+        rows.append(prior.sample(per_row, component=k, scale=scale, generator=g)[0])
+    return torch.cat(rows)
 
 
-def write_sample_grid(method: UnsupervisedGAN, data: Dataset, path: Path, seed: int, per_row: int = 10) -> Path:
+def write_sample_grid(method: GANMethod, data: Dataset, path: Path, seed: int, per_row: int = 10) -> Path:
     if data.is_image:
         z = component_latents(method, per_row, seed)
         return save_image_grid(generate(method.G, z), path, nrow=per_row)
@@ -300,7 +301,7 @@ def write_sample_grid(method: UnsupervisedGAN, data: Dataset, path: Path, seed: 
     return save_scatter_panels([(title, generate(method.G, z), k)], data.x[:2000], path)
 
 
-def write_sigma_sweep(method: UnsupervisedGAN, data: Dataset, path: Path, seed: int,
+def write_sigma_sweep(method: GANMethod, data: Dataset, path: Path, seed: int,
                       scales: tuple[float, ...] = SWEEP_SCALES) -> Path:
     """Samples at several covariance scales (GM-GAN Section 4.3, Fig. 4 and 6).
 

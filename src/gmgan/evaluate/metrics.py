@@ -258,6 +258,25 @@ def component_purity(components: Tensor, classes: Tensor, K: int, num_classes: i
     }
 
 
+def requested_class_accuracy(components: Tensor, classes: Tensor, targets: Tensor) -> dict[str, object]:
+    """How often a class-conditional generator makes what was asked: the share of samples whose predicted
+    class is one its component targets (``targets`` (K, N) boolean, the run's component -> class map).
+
+    Returns ``accuracy`` over all samples and ``per_component`` (None for components with no samples).
+
+    Example:
+        >>> t = torch.eye(2, dtype=torch.bool)
+        >>> requested_class_accuracy(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), t)["accuracy"]
+        0.75
+    """
+    hit = targets[components.long(), classes.long()].double()
+    K = targets.shape[0]
+    counts = torch.bincount(components.long(), minlength=K).double()
+    hits = torch.bincount(components.long(), weights=hit, minlength=K)
+    per = [float(h / c) if c > 0 else None for h, c in zip(hits, counts, strict=True)]
+    return {"accuracy": float(hit.mean()), "per_component": per}
+
+
 def diversity(d_intra: float, d_inter: float) -> float:
     """d = sqrt(d_intra * d_inter) (GM-GAN Eq. 10)."""
     return math.sqrt(max(d_intra, 0.0) * max(d_inter, 0.0))

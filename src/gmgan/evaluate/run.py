@@ -25,14 +25,13 @@ from torch import Tensor
 
 from gmgan import __version__
 from gmgan.checkpoint import atomic_write_text
-from gmgan.data import Dataset, load_dataset
+from gmgan.data import Dataset, load_from_config
 from gmgan.errors import EvaluationError
 from gmgan.evaluate import metrics as M
 from gmgan.evaluate.classifier import TrainedClassifier, get_classifier, min_test_accuracy_warning, quality_constant
 from gmgan.evaluate.msssim import intra_class_diversity
 from gmgan.evaluate.toy import toy_metrics
 from gmgan.nets import generate
-from gmgan.priors import GaussianMixture
 
 
 @dataclass
@@ -76,6 +75,17 @@ class _ToyClassifier:
         d2 = torch.cdist(x.float(), self.grid.means).pow(2)
         return x.float(), torch.softmax(-d2 / (2 * self.grid.std**2), dim=1)
 
+    @torch.no_grad()
+    def prior_component_accuracy(self, n: int = 10_000) -> float | None:
+        """How often the most responsible component of z ~ prior is the one z was drawn from: the ceiling on
+        any accuracy that depends on G telling components apart (1.0 for well-separated components)."""
+        prior = self.method.prior
+        if prior.K == 1:
+            return None
+        g = torch.Generator(device=prior.device).manual_seed(self.opts.seed)
+        z, k = prior.sample(n, generator=g)
+        return float((prior.responsibilities(z).argmax(1) == k).double().mean())
+
     def protocol(self) -> dict[str, Any]:
         return dict(self.info)
 
@@ -93,15 +103,19 @@ class Evaluator:
         d = self.cfg.data
         data_dir = self.opts.data_dir or d.data_dir
         ref_split = "test" if d.split == "train" else "train"
-        self.train = load_dataset(d.name, data_dir, d.split, d.n_samples, d.image_size, seed=self.cfg.train.seed)
-        self.reference = load_dataset(d.name, data_dir, ref_split, d.n_samples, d.image_size,
-                                      seed=self.cfg.train.seed)
+        seed = self.cfg.train.seed
+        # the training set as the run saw it (class subset and imbalance applied) ...
+        self.train = load_from_config(d, seed, data_dir=data_dir)
+        # ... but the classifier and the reference set keep every kept class at its natural frequency, so an
+        # imbalanced run is judged against the balanced distribution and shares the dataset's cached classifier
+        balanced = load_from_config(d, seed, imbalance=False, data_dir=data_dir) if d.imbalance else self.train
+        self.reference = load_from_config(d, seed, split=ref_split, imbalance=False, data_dir=data_dir)
         self.classifier: TrainedClassifier | _ToyClassifier
         if self.train.grid is not None:
             self.classifier = _ToyClassifier(self.train, self.reference)
         else:
             self.classifier = get_classifier(
-                self.train, self.reference, Path(self.opts.cache) if self.opts.cache else None,
+                balanced, self.reference, Path(self.opts.cache) if self.opts.cache else None,
                 retrain=self.opts.retrain_classifier, steps=self.opts.classifier_steps, device=self.opts.device,
                 progress=progress)
         self.num_classes = self.train.num_classes or 1
@@ -158,6 +172,9 @@ class Evaluator:
             if components is not None:
                 K = self.method.prior.K
                 out["component_purity"] = M.component_purity(components, classes, K, self.num_classes)
+                if self.method.mapping is not None:  # a class-conditional run: does it make what is asked?
+                    out["class_accuracy"] = M.requested_class_accuracy(components, classes,
+                                                                       self.method.mapping.table)
         if self.train.grid is not None:
             out["toy"] = toy_metrics(x, self.train.grid)
         if self.inception is not None:
@@ -169,13 +186,25 @@ class Evaluator:
                                 **M.prdc(self._inception_ref, fi, o.k, o.k_dc)}
         return out
 
+    @torch.no_grad()
+    def prior_component_accuracy(self, n: int = 10_000) -> float | None:
+        """How often the most responsible component of z ~ prior is the one z was drawn from: the ceiling on
+        any accuracy that depends on G telling components apart (1.0 for well-separated components)."""
+        prior = self.method.prior
+        if prior.K == 1:
+            return None
+        g = torch.Generator(device=prior.device).manual_seed(self.opts.seed)
+        z, k = prior.sample(n, generator=g)
+        return float((prior.responsibilities(z).argmax(1) == k).double().mean())
+
     def protocol(self) -> dict[str, Any]:
         o = self.opts
         p: dict[str, Any] = {
             "gmgan_version": __version__,
             "run": str(self.run_dir), "step": self.step,
             "method": self.cfg.method, "prior": type(self.method.prior).__name__,
-            "K": self.method.prior.K if isinstance(self.method.prior, GaussianMixture) else 1,
+            "K": self.method.prior.K,
+            "prior_component_accuracy": self.prior_component_accuracy(),
             "generated": {"n": o.n, "seed": o.seed, "scale": o.scale},
             "reference": {"dataset": self.reference.name, "n": len(self.reference),
                           "split": "test" if self.cfg.data.split == "train" else "train",
@@ -311,6 +340,10 @@ def format_table(result: dict[str, Any]) -> str:
                      f"{gen['toy']['high_quality']:.3f}")
     if "class_histogram" in gen:
         lines.append(f"{'class histogram':38s} {gen['class_histogram']}")
+    if "class_accuracy" in gen:
+        ca = gen["class_accuracy"]
+        per = " ".join("-" if a is None else f"{a:.2f}" for a in ca["per_component"])
+        lines.append(f"{'requested class accuracy ' + format(ca['accuracy'], '.4f'):38s} {per}")
     if "component_purity" in gen:
         cp = gen["component_purity"]
         purities = " ".join("-" if p is None else f"{p:.2f}" for p in cp["purity"])
