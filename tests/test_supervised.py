@@ -224,7 +224,7 @@ def test_every_variant_trains_saves_and_reloads(tmp_path, name, updates):
     run = _tiny(tmp_path, name, **updates)
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(v) for line in lines for v in line.values())
-    cfg, method, step = load_trained(run)
+    _, method, step = load_trained(run)
     assert step == 4 and method.mapping is not None and method.mapping.num_classes == 10
 
 
@@ -295,3 +295,16 @@ def test_train_cli_records_supervision_and_data_options(tmp_path):
     assert cfg.data.classes == "1,3,7" and cfg.data.imbalance == "dominant=1,others=30"
     with pytest.raises(GmganError):
         Trainer(cfg, out, progress=False)  # a second run into the same folder is refused
+
+
+def test_evaluation_of_a_conditional_run_reports_requested_class_accuracy(tmp_path, monkeypatch):
+    from gmgan.evaluate.run import EvalOptions, evaluate_run
+
+    monkeypatch.setenv("GMGAN_CACHE", str(tmp_path / "cache"))
+    run = _tiny(tmp_path, "acgan", method="acgan")
+    opts = EvalOptions(n=60, pairs=50, kid_subsets=2, is_splits=2, classifier_steps=30, real_baseline=False)
+    result = evaluate_run(run, opts, progress=False)
+    ca = result["generated"]["class_accuracy"]
+    assert 0 <= ca["accuracy"] <= 1 and len(ca["per_component"]) == 10
+    assert result["protocol"]["prior_component_accuracy"] == 1.0  # the one-hot code names the class exactly
+    assert result["protocol"]["K"] == 10

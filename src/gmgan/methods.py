@@ -116,6 +116,7 @@ class SupervisedGMGAN(GANMethod):
     output. That needs f to give each component one class (K >= N).
     """
 
+    mapping: ClassMapping
     uses_labels = True
 
     def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0):
@@ -155,6 +156,7 @@ class KPlusOneGMGAN(GANMethod):
     Non-saturating only (the losses are cross-entropies of a softmax; see config validation).
     """
 
+    mapping: ClassMapping
     uses_labels = True
 
     def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0):
@@ -182,6 +184,7 @@ class ACGAN(GANMethod):
     part is WGAN-GP's (the AC-WGAN-GP of Gulrajani et al. 2017, Section 5).
     """
 
+    mapping: ClassMapping
     uses_labels = True
 
     def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0, class_weight=1.0):

@@ -75,17 +75,6 @@ class _ToyClassifier:
         d2 = torch.cdist(x.float(), self.grid.means).pow(2)
         return x.float(), torch.softmax(-d2 / (2 * self.grid.std**2), dim=1)
 
-    @torch.no_grad()
-    def prior_component_accuracy(self, n: int = 10_000) -> float | None:
-        """How often the most responsible component of z ~ prior is the one z was drawn from: the ceiling on
-        any accuracy that depends on G telling components apart (1.0 for well-separated components)."""
-        prior = self.method.prior
-        if prior.K == 1:
-            return None
-        g = torch.Generator(device=prior.device).manual_seed(self.opts.seed)
-        z, k = prior.sample(n, generator=g)
-        return float((prior.responsibilities(z).argmax(1) == k).double().mean())
-
     def protocol(self) -> dict[str, Any]:
         return dict(self.info)
 
