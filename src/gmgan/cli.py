@@ -22,11 +22,16 @@ EPILOG_TRAIN = """examples:
   gmgan train --preset toy-grid5 --dynamic --out runs/grid5-dyn                 # dynamic GM-GAN
   gmgan train --preset toy-grid5 --method gan --loss wgan-gp --set train.n_critic=5 --out runs/wgan
   gmgan train --out runs/mnist --resume --steps 20000           # continue (and extend) a run
+  gmgan train --preset mnist --c 0.5 --supervised --data-dir DIR --out runs/sup       # supervised GM-GAN
+  gmgan train --preset mnist --c 0.5 --supervised k+1 --dynamic --data-dir DIR --out runs/kp1
+  gmgan train --preset mnist --method acgan --data-dir DIR --out runs/acgan           # AC-GAN baseline
+  gmgan train --preset mnist --imbalance dominant=1,others=1000 --data-dir DIR --out runs/imb
 """
 
 EPILOG_SAMPLE = """examples:
   gmgan sample runs/digits --n 100                    # grid of 100 samples, components drawn at random
   gmgan sample runs/digits --n 16 --component 3 --scale 0.5 --file three.png
+  gmgan sample runs/sup --class 3 --n 20              # a run trained with labels: samples of class 3
 """
 
 
