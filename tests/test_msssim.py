@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from gmgan.errors import EvaluationError
-from gmgan.evaluate.msssim import intra_class_diversity, mean_pairwise_ms_ssim, ms_ssim, msssim_settings
+from gmgan.evaluate.msssim import (
+    intra_class_diversity,
+    mean_pairwise_ms_ssim,
+    ms_ssim,
+    msssim_settings,
+    within_class_diversity,
+)
 
 
 def _images(n, size, channels=1, seed=0):
@@ -65,3 +71,16 @@ def test_d_intra_is_zero_for_copies_and_needs_two_images():
     assert intra_class_diversity(x, pairs=None)["d_intra"] == pytest.approx(0.0, abs=1e-5)
     with pytest.raises(EvaluationError, match="at least 2 images"):
         intra_class_diversity(x[:1])
+
+
+def test_within_class_diversity_sees_collapse_that_eq8_misses():
+    g = torch.Generator().manual_seed(0)
+    prototypes = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
+    classes = torch.arange(4).repeat_interleave(10)
+    collapsed = prototypes[classes]  # every class is one image
+    diverse = collapsed + 0.5 * torch.randn(collapsed.shape, generator=g)
+    assert within_class_diversity(collapsed, classes, pairs=None)["mean"] == pytest.approx(0.0, abs=1e-5)
+    assert within_class_diversity(diverse, classes, pairs=None)["mean"] > 0.2
+    assert intra_class_diversity(collapsed, pairs=None)["d_intra"] > 0.5  # Eq. 8 still calls the set diverse
+    one = within_class_diversity(collapsed, torch.tensor([0] * 39 + [5]), pairs=None)
+    assert one["per_class"][5] is None and len(one["per_class"]) == 6

@@ -195,3 +195,25 @@ def intra_class_diversity(images: Tensor, pairs: int | None = 10_000, seed: int 
     """
     result = mean_pairwise_ms_ssim(images, pairs=pairs, seed=seed)
     return {"d_intra": 1.0 - result["mean"], "ms_ssim": result}
+
+
+def within_class_diversity(images: Tensor, classes: Tensor, pairs: int | None = 10_000, seed: int = 0) -> dict:
+    """1 - mean MS-SSIM over pairs of images *of the same predicted class*, averaged over classes.
+
+    Not a metric of the papers: Eq. 8 pairs every image with every other, so on a set that spans several
+    classes it is dominated by cross-class pairs and barely moves when each class collapses to one image
+    (on MNIST, a supervised GM-GAN whose classes had collapsed scored 0.76 against AC-GAN's 0.78). This
+    variant looks only inside classes, where that collapse shows. ``pairs`` is the budget over all classes,
+    split evenly; classes with fewer than two images are skipped.
+
+    Returns ``mean`` (over the classes scored) and ``per_class`` (None where skipped).
+    """
+    present = [int(c) for c in torch.unique(classes) if int((classes == c).sum()) >= 2]
+    if not present:
+        raise EvaluationError("within-class diversity needs two images of some class. Evaluate more samples (--n).")
+    budget = None if pairs is None else max(1, pairs // len(present))
+    per_class: dict[int, float] = {}
+    for c in present:
+        per_class[c] = 1.0 - mean_pairwise_ms_ssim(images[classes == c], pairs=budget, seed=seed + c)["mean"]
+    K = int(classes.max()) + 1
+    return {"mean": sum(per_class.values()) / len(per_class), "per_class": [per_class.get(c) for c in range(K)]}

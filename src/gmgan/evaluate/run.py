@@ -29,7 +29,7 @@ from gmgan.data import Dataset, load_from_config
 from gmgan.errors import EvaluationError
 from gmgan.evaluate import metrics as M
 from gmgan.evaluate.classifier import TrainedClassifier, get_classifier, min_test_accuracy_warning, quality_constant
-from gmgan.evaluate.msssim import intra_class_diversity
+from gmgan.evaluate.msssim import intra_class_diversity, within_class_diversity
 from gmgan.evaluate.toy import toy_metrics
 from gmgan.nets import generate
 
@@ -145,6 +145,8 @@ class Evaluator:
             intra = intra_class_diversity(x, pairs=o.pairs, seed=seed)
             out["d_intra"] = intra["d_intra"]
             out["ms_ssim_pairs"] = intra["ms_ssim"]["pairs"]
+            if self.num_classes > 1:
+                out["d_within_class"] = within_class_diversity(x, classes, pairs=o.pairs, seed=seed)["mean"]
             if "d_inter" in out:
                 out["d"] = M.diversity(out["d_intra"], out["d_inter"])
                 out["s"] = M.combined_score(out["q"], out["d"])
@@ -213,6 +215,8 @@ class Evaluator:
 
             p["d_intra"] = {"eq": "GM-GAN Eq. 8 over distinct pairs", "pairs": "all" if o.pairs is None else o.pairs,
                             "ms_ssim": msssim_settings(self.train.shape[-1]).as_dict()}
+            p["d_within_class"] = {"eq": "1 - mean MS-SSIM over same-class pairs (by the classifier), mean over "
+                                         "classes; the pair budget split evenly across classes"}
         if self.inception is not None:
             p["inception"] = {"weights": str(o.inception_weights), "preprocessing": "bilinear resize to 299, [-1, 1]"}
         return p
@@ -312,6 +316,7 @@ TABLE_ROWS = [
     ("fid", "FID (classifier features)"), ("kid", "KID"), ("is", "Inception Score (domain classifier)"),
     ("precision", "precision (k=3)"), ("recall", "recall (k=3)"), ("density", "density (k=5)"),
     ("coverage", "coverage (k=5)"), ("q", "quality q (Eq. 7)"), ("d_intra", "d_intra (Eq. 8)"),
+    ("d_within_class", "d_intra within classes (ours)"),
     ("d_inter", "d_inter (Eq. 9)"), ("d", "diversity d (Eq. 10)"), ("s", "combined s (Eq. 11)"),
 ]
 
