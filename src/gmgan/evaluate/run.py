@@ -244,7 +244,8 @@ class Evaluator:
         return result
 
     def sweep(self, scales: list[float], n: int = 5000) -> list[dict[str, Any]]:
-        """q, d_intra, d_inter, d, s, FID, precision and recall at each covariance scale, same latents' seed."""
+        """The SWEEP_COLUMNS metrics (q, diversities, FID, precision, recall, coverage) at each covariance scale,
+        with the same latents' seed."""
         rows = []
         for s in scales:
             x, k = self.samples(n, s, self.opts.seed)
@@ -256,7 +257,7 @@ class Evaluator:
         return rows
 
 
-SWEEP_COLUMNS = ("q", "d_intra", "d_inter", "d", "s", "fid", "precision", "recall")
+SWEEP_COLUMNS = ("q", "d_intra", "d_within_class", "d_inter", "d", "s", "fid", "precision", "recall", "coverage")
 
 
 def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> dict[str, Any]:
