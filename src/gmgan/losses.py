@@ -7,6 +7,7 @@ the loss the report (papers/004) and GAEL (papers/000) use as their second optio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -137,3 +138,21 @@ def kplus1_g_loss(fake_logits: Tensor, targets: Tensor) -> Tensor:
 def class_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """The auxiliary classifier's loss of AC-GAN (Odena et al. 2017): -E log P(C = c | x)."""
     return F.cross_entropy(logits, labels)
+
+
+# -------------------------------------------------------------------------------------------- encoder
+def encoder_nll(encoded: Tensor, z: Tensor) -> Tensor:
+    """-log P(z | x) of GAEL's Eq. 1-2 with a diagonal Sigma(x), averaged over the batch:
+    0.5 log((2 pi)^M |Sigma(x)|) + 0.5 (z - Enc(x))^T Sigma(x)^-1 (z - Enc(x)).
+
+    ``encoded`` is the encoder head's (B, 2M) output: Enc(x), then log diag Sigma(x) (zeros for Sigma = I).
+
+    Example:
+        >>> z = torch.zeros(1, 2)
+        >>> float(encoder_nll(torch.zeros(1, 4), z))  # M/2 log(2 pi) at the mean with Sigma = I
+        1.8378...
+    """
+    M = z.shape[1]
+    mean, log_var = encoded[:, :M], encoded[:, M:]
+    sq = (z - mean).pow(2) * torch.exp(-log_var)
+    return 0.5 * (M * math.log(2 * math.pi) + log_var.sum(1) + sq.sum(1)).mean()

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from gmgan import losses
 from gmgan.config import RunConfig
 from gmgan.errors import ConfigError
-from gmgan.nets import Discriminator, build_nets
+from gmgan.nets import Discriminator, add_encoder_head, build_nets
 from gmgan.priors import Prior, build_prior
 from gmgan.supervision import ClassMapping
 
@@ -40,12 +40,47 @@ class GANMethod(nn.Module):
 
     uses_labels = False  # True when d_step needs the real samples' class labels
     mapping: ClassMapping | None = None  # components -> classes, for methods that tie them
+    d_heads: tuple[str, ...] = ("adversarial",)  # D's heads the losses read
+    encoder_weight = 0.0  # lambda of GAEL's Eq. 4 when D has an ``encoder`` head (see :meth:`with_encoder`)
 
     def __init__(self, prior: Prior, G: nn.Module, D: Discriminator, loss: str = "ns", gp_weight: float = 10.0):
         super().__init__()
         if loss not in losses.LOSSES:
             raise ConfigError(f"loss must be one of {losses.LOSSES}. Got {loss!r} instead.")
         self.prior, self.G, self.D, self.loss, self.gp_weight = prior, G, D, loss, gp_weight
+
+    def with_encoder(self, weight: float = 10.0, own_blocks: int = 0, learn_variance: bool = True) -> GANMethod:
+        """Add GAEL's encoder head to D (papers/000, Section 3), trained on generated images with weight lambda.
+
+        The encoder is trained with D (it is one of D's heads, in D's optimiser) on the fakes of D's step, so
+        it costs one linear layer on a forward pass D makes anyway. G's step does not see it: GAEL asks that
+        the encoder "interfere with GAN training as little as possible", and Eq. 4 read literally would make
+        G work against its own encoder.
+        """
+        if "encoder" not in self.D.heads:
+            add_encoder_head(self.D, self.prior.d, own_blocks, learn_variance)
+        self.encoder_weight = weight
+        return self
+
+    @property
+    def has_encoder(self) -> bool:
+        return "encoder" in self.D.heads
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+        """Enc(x) and log diag Sigma(x) of images x, in eval mode and in chunks: ((n, d), (n, d))."""
+        if not self.has_encoder:
+            raise ConfigError("this run has no encoder head (train with --encoder), so it cannot encode images; "
+                              "gmgan fit-prior and reconstruct fall back to inverting G by gradient descent.")
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            device = next(self.D.parameters()).device
+            out = torch.cat([self.D(c.to(device), heads=("encoder",))["encoder"] for c in x.split(batch_size)])
+        finally:
+            self.D.train(was_training)
+        d = self.prior.d
+        return out[:, :d], out[:, d:]
 
     def generator_parameters(self) -> list[nn.Parameter]:
         """Parameters the generator step updates: G's, plus mu_k and A_k of a dynamic prior."""
@@ -61,7 +96,13 @@ class GANMethod(nn.Module):
             k = self.fake_components(labels, generator)
             z, k = self.prior.sample(real.shape[0], component=k, generator=generator)
             fake = self.G(z)
-        loss, logs = self.d_loss(real, labels, fake, k, generator)
+        real_out = self.D(real, heads=self.d_heads)
+        fake_out = self.D(fake, heads=self.d_heads + (("encoder",) if self.encoder_weight else ()))
+        loss, logs = self.d_loss(real_out, fake_out, labels, k, real, fake, generator)
+        if self.encoder_weight:  # GAEL Eq. 2 and 4: the encoder learns z back from G(z), on fakes only
+            nll = losses.encoder_nll(fake_out["encoder"], z)
+            loss = loss + self.encoder_weight * nll
+            logs["encoder_nll"] = nll
         return loss, {"loss_D": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
 
     def fake_components(self, labels: Tensor | None, generator: torch.Generator | None) -> Tensor | None:
@@ -73,16 +114,18 @@ class GANMethod(nn.Module):
         z, k = self.prior.sample(b_G, generator=generator)  # differentiable in mu_k, A_k when learnable
         self.D.requires_grad_(False)  # no weight gradients for D in G's step: a third less backward work
         try:
-            loss, logs = self.g_loss(self.G(z), k)
+            loss, logs = self.g_loss(self.D(self.G(z), heads=self.d_heads), k)
         finally:
             self.D.requires_grad_(True)
         return loss, {"loss_G": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
 
-    def d_loss(self, real: Tensor, labels: Tensor | None, fake: Tensor, k: Tensor,
-               generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+    def d_loss(self, real_out: dict[str, Tensor], fake_out: dict[str, Tensor], labels: Tensor | None, k: Tensor,
+               real: Tensor, fake: Tensor, generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's loss from its heads' outputs on real and fake (the images are there for a gradient penalty)."""
         raise NotImplementedError
 
-    def g_loss(self, fake: Tensor, k: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def g_loss(self, fake_out: dict[str, Tensor], k: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """G's loss from D's heads' outputs on G(z), z from components k."""
         raise NotImplementedError
 
     def _wgan_d_loss(self, real_scores: Tensor, fake_scores: Tensor, real: Tensor, fake: Tensor, critic,
@@ -92,18 +135,22 @@ class GANMethod(nn.Module):
         return wasserstein + self.gp_weight * gp, {"W_estimate": -wasserstein, "gradient_penalty": gp}
 
 
+def _logit(out: dict[str, Tensor]) -> Tensor:
+    """The one adversarial logit per sample, (B,)."""
+    return out["adversarial"].squeeze(1)
+
+
 class UnsupervisedGAN(GANMethod):
     """GAN / WGAN-GP / GM-GAN (static or dynamic): one adversarial logit per sample, labels unused."""
 
-    def d_loss(self, real, labels, fake, k, generator):
-        real_out, fake_out = self.D(real), self.D(fake)
+    def d_loss(self, real_out, fake_out, labels, k, real, fake, generator):
+        r, f = _logit(real_out), _logit(fake_out)
         if self.loss == "ns":
-            loss = losses.ns_d_loss(real_out, fake_out)
-            return loss, {"D_real": torch.sigmoid(real_out).mean(), "D_fake": torch.sigmoid(fake_out).mean()}
-        return self._wgan_d_loss(real_out, fake_out, real, fake, self.D, generator)
+            return losses.ns_d_loss(r, f), {"D_real": torch.sigmoid(r).mean(), "D_fake": torch.sigmoid(f).mean()}
+        return self._wgan_d_loss(r, f, real, fake, self.D, generator)
 
-    def g_loss(self, fake, k):
-        out = self.D(fake)
+    def g_loss(self, fake_out, k):
+        out = _logit(fake_out)
         return (losses.ns_g_loss(out) if self.loss == "ns" else losses.wgan_g_loss(out)), {}
 
 
@@ -133,8 +180,8 @@ class SupervisedGMGAN(GANMethod):
             return None
         return self.mapping.sample_components(labels, generator)  # class-matched fakes for the class critics
 
-    def d_loss(self, real, labels, fake, k, generator):
-        real_out, fake_out = self.D(real), self.D(fake)
+    def d_loss(self, real_out, fake_out, labels, k, real, fake, generator):
+        real_out, fake_out = real_out["adversarial"], fake_out["adversarial"]
         if self.loss == "ns":
             loss = losses.supervised_d_loss(real_out, labels, fake_out)
             p_real = torch.sigmoid(real_out).gather(1, labels[:, None]).mean()
@@ -143,8 +190,8 @@ class SupervisedGMGAN(GANMethod):
         return self._wgan_d_loss(real_out.gather(1, pick), fake_out.gather(1, pick), real, fake,
                                  lambda x: self.D(x).gather(1, pick).squeeze(1), generator)
 
-    def g_loss(self, fake, k):
-        out = self.D(fake)
+    def g_loss(self, fake_out, k):
+        out = fake_out["adversarial"]
         if self.loss == "ns":
             return losses.supervised_g_loss(out, self.mapping.targets(k)), {}
         return losses.wgan_g_loss(out.gather(1, self.mapping.target_class(k)[:, None])), {}
@@ -165,14 +212,14 @@ class KPlusOneGMGAN(GANMethod):
             raise ConfigError("the K+1-class discriminator is a softmax classifier; it trains with train.loss 'ns'.")
         self.mapping = mapping
 
-    def d_loss(self, real, labels, fake, k, generator):
-        real_out, fake_out = self.D(real), self.D(fake)
+    def d_loss(self, real_out, fake_out, labels, k, real, fake, generator):
+        real_out, fake_out = real_out["adversarial"], fake_out["adversarial"]
         loss = losses.kplus1_d_loss(real_out, labels, fake_out)
         return loss, {"D_fake": torch.softmax(fake_out, 1)[:, -1].mean(),
                       "D_real": 1 - torch.softmax(real_out, 1)[:, -1].mean()}
 
-    def g_loss(self, fake, k):
-        return losses.kplus1_g_loss(self.D(fake), self.mapping.targets(k)), {}
+    def g_loss(self, fake_out, k):
+        return losses.kplus1_g_loss(fake_out["adversarial"], self.mapping.targets(k)), {}
 
 
 class ACGAN(GANMethod):
@@ -186,15 +233,14 @@ class ACGAN(GANMethod):
 
     mapping: ClassMapping
     uses_labels = True
+    d_heads = ("adversarial", "classifier")
 
     def __init__(self, prior, G, D, mapping: ClassMapping, loss="ns", gp_weight=10.0, class_weight=1.0):
         super().__init__(prior, G, D, loss, gp_weight)
         self.mapping, self.class_weight = mapping, class_weight
 
-    def d_loss(self, real, labels, fake, k, generator):
-        real_out = self.D(real, heads=("adversarial", "classifier"))
-        fake_out = self.D(fake, heads=("adversarial", "classifier"))
-        r_adv, f_adv = real_out["adversarial"].squeeze(-1), fake_out["adversarial"].squeeze(-1)
+    def d_loss(self, real_out, fake_out, labels, k, real, fake, generator):
+        r_adv, f_adv = _logit(real_out), _logit(fake_out)
         if self.loss == "ns":
             adv = losses.ns_d_loss(r_adv, f_adv)
             logs = {"D_real": torch.sigmoid(r_adv).mean(), "D_fake": torch.sigmoid(f_adv).mean()}
@@ -204,9 +250,9 @@ class ACGAN(GANMethod):
                      + losses.class_cross_entropy(fake_out["classifier"], k))
         return adv + self.class_weight * cls, {**logs, "class_loss_D": cls}
 
-    def g_loss(self, fake, k):
-        out = self.D(fake, heads=("adversarial", "classifier"))
-        adv_out = out["adversarial"].squeeze(-1)
+    def g_loss(self, fake_out, k):
+        out = fake_out
+        adv_out = _logit(out)
         adv = losses.ns_g_loss(adv_out) if self.loss == "ns" else losses.wgan_g_loss(adv_out)
         cls = losses.class_cross_entropy(out["classifier"], k)
         return adv + self.class_weight * cls, {"class_loss_G": cls}

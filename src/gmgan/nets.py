@@ -76,24 +76,93 @@ class Discriminator(nn.Module):
         self.trunk = trunk
         self.feature_dim = feature_dim
         self.heads = nn.ModuleDict(heads or {})
+        self.taps: dict[str, int] = {}  # head -> trunk layer whose input it reads (absent = the trunk's output)
         if "adversarial" not in self.heads:
             self.heads["adversarial"] = nn.Linear(feature_dim, adversarial_outputs)
 
-    def add_head(self, name: str, head: nn.Module) -> None:
-        """Attach a new head reading the trunk's features."""
+    def add_head(self, name: str, head: nn.Module, tap: int | None = None) -> None:
+        """Attach a new head reading the trunk's features, or with ``tap=i`` the input of trunk layer i (the
+        head then holds its own copy of the layers after that point: a branch sharing only the first layers).
+        """
         if name in self.heads:
             raise ConfigError(f"the discriminator already has a head named {name!r}.")
         self.heads[name] = head
+        if tap is not None:
+            self.taps[name] = tap
 
     def features(self, x: Tensor) -> Tensor:
         return self.trunk(x)
 
     def forward(self, x: Tensor, heads: Iterable[str] | None = None) -> Tensor | dict[str, Tensor]:
-        h = self.trunk(x)
         if heads is None:
-            out = self.heads["adversarial"](h)
+            out = self.heads["adversarial"](self.trunk(x))
             return out.squeeze(-1) if out.shape[-1] == 1 else out
-        return {name: self.heads[name](h) for name in heads}
+        heads = tuple(heads)
+        wanted = {self.taps[name] for name in heads if name in self.taps}
+        if not wanted:
+            h = self.trunk(x)
+            return {name: self.heads[name](h) for name in heads}
+        # one pass through the trunk, keeping the activations the tapped heads branch from
+        branch: dict[int, Tensor] = {}
+        h = x
+        for i, layer in enumerate(self.trunk.children()):
+            if i in wanted:
+                branch[i] = h
+            h = layer(h)
+        return {name: self.heads[name](branch[self.taps[name]] if name in self.taps else h) for name in heads}
+
+
+class EncoderHead(nn.Module):
+    """GAEL's encoder (papers/000, Section 3): x -> (Enc(x), log-variance of Sigma(x)), as a (B, 2d) tensor.
+
+    Reads D's trunk features (or, when it has its own copy of the trunk's last blocks, an earlier
+    activation) and ends in one linear layer. With ``learn_variance=False`` Sigma(x) = I and the second half
+    of the output is zeros (GAEL Section 4: learning Sigma "lead to similar results as using Sigma(x) = I").
+    """
+
+    def __init__(self, own_layers: nn.Module, feature_dim: int, latent_dim: int, learn_variance: bool = True):
+        super().__init__()
+        self.own = own_layers
+        self.out = nn.Linear(feature_dim, 2 * latent_dim if learn_variance else latent_dim)
+        self.latent_dim, self.learn_variance = latent_dim, learn_variance
+
+    def forward(self, h: Tensor) -> Tensor:
+        out = self.out(self.own(h))
+        if self.learn_variance:
+            return out
+        return torch.cat([out, torch.zeros_like(out)], dim=1)
+
+
+def conv_blocks(trunk: nn.Sequential) -> list[int]:
+    """Indices of the trunk layers that start a block (each convolution or linear layer)."""
+    return [i for i, layer in enumerate(trunk) if isinstance(layer, nn.Conv2d | nn.Linear)]
+
+
+def add_encoder_head(D: Discriminator, latent_dim: int, own_blocks: int = 0, learn_variance: bool = True) -> None:
+    """Give D an ``encoder`` head. ``own_blocks`` = how many of the trunk's last blocks the encoder gets its
+    own (freshly initialised) copy of; 0 shares the whole trunk, so the encoder adds one linear layer.
+    """
+    import copy
+
+    trunk = D.trunk
+    if not isinstance(trunk, nn.Sequential):
+        raise ConfigError("encoder.own_blocks needs a sequential trunk.")
+    starts = conv_blocks(trunk)
+    if not 0 <= own_blocks <= len(starts):
+        raise ConfigError(
+            f"encoder.own_blocks must be between 0 and {len(starts)} (the trunk's blocks). Got {own_blocks} instead."
+        )
+    if own_blocks == 0:
+        D.add_head("encoder", EncoderHead(nn.Identity(), D.feature_dim, latent_dim, learn_variance))
+        return
+    tap = starts[len(starts) - own_blocks]
+    own = copy.deepcopy(nn.Sequential(*list(trunk)[tap:]))
+    for m in own.modules():
+        if hasattr(m, "reset_parameters") and m is not own:
+            m.reset_parameters()  # type: ignore[operator]
+    if any(isinstance(m, nn.Conv2d) for m in own.modules()):
+        _init_dcgan(own)
+    D.add_head("encoder", EncoderHead(own, D.feature_dim, latent_dim, learn_variance), tap=tap)
 
 
 class MLPGenerator(nn.Module):
