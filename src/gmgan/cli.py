@@ -54,6 +54,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "supervision.mapping": args.mapping,
         "data.classes": args.classes,
         "data.imbalance": args.imbalance,
+        "encoder.enabled": True if args.encoder else None,
     }
     update: dict[str, Any] = {}
     for key, value in flat.items():
@@ -103,6 +104,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                         "'k+1' (softmax over the classes plus a fake class)")
     p.add_argument("--mapping", metavar="SPEC", help="components -> classes, one entry per component: '0,0,1,1' "
                    "(K > N) or '0+1,2+3' (K < N); default k -> k mod N")
+    p.add_argument("--encoder", action="store_true", help="add GAEL's encoder head to D (encoder.* options: "
+                   "weight 10, learn_variance, own_blocks)")
     p.add_argument("--classes", metavar="LIST", help="train on these classes only, e.g. 3,5,8")
     p.add_argument("--imbalance", metavar="SPEC", help="class counts of the training set, e.g. "
                    "dominant=1,others=1000 (one class whole, 1,000 of each other)")

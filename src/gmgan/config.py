@@ -57,6 +57,15 @@ class SupervisionConfig:
 
 
 @dataclass
+class EncoderConfig:
+    # GAEL (papers/000, Section 3): an encoder head on D's trunk, trained on generated images to recover z
+    enabled: bool = False
+    weight: float = 10.0  # lambda of Eq. 4
+    learn_variance: bool = True  # Sigma(x) learned (diagonal), or fixed to I
+    own_blocks: int = 0  # the trunk's last blocks the encoder gets its own copy of; 0 = shares the whole trunk
+
+
+@dataclass
 class ModelConfig:
     arch: str = "dcgan"  # dcgan (square images) | mlp (vectors, the toy grids)
     width: int = 64  # dcgan: channels of the first D conv / last G conv; mlp: hidden units
@@ -89,6 +98,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -314,6 +324,9 @@ def validate_config(cfg: RunConfig) -> None:
         "classes and a fake class, a probability, while a Wasserstein critic outputs an unbounded score. Use "
         "train.loss 'ns', or supervision.mode 'binary' / method 'acgan' with 'wgan-gp'.",
     )
+    e = cfg.encoder
+    _require(e.weight >= 0, f"encoder.weight must be >= 0. Got {e.weight} instead.")
+    _require(e.own_blocks >= 0, f"encoder.own_blocks must be >= 0. Got {e.own_blocks} instead.")
     toy = d.name.startswith("toy")
     _require(
         toy == (m.arch == "mlp"),

@@ -269,13 +269,22 @@ def build_method(
 
     ``num_classes`` (and the labels' names) is needed by supervised methods, whose D has one output per class.
     """
-    p, sv = cfg.prior, cfg.supervision
+    sv = cfg.supervision
     if cfg.supervised and not num_classes:
         raise ConfigError(
             f"method {cfg.method!r} with supervision {sv.mode!r} trains on class labels, and the data has none. "
             "Use a labelled dataset, or an unsupervised method (gan, or gmgan without --supervised)."
         )
-    m = cfg.model
+    method = _build(cfg, data_shape, generator, num_classes, class_names)
+    e = cfg.encoder
+    if e.enabled:
+        method.with_encoder(e.weight, e.own_blocks, e.learn_variance)
+    return method
+
+
+def _build(cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generator | None,
+           num_classes: int | None, class_names: list[str] | None) -> GANMethod:
+    p, sv, m = cfg.prior, cfg.supervision, cfg.model
     if cfg.method == "acgan":
         assert num_classes is not None
         prior = build_prior("conditional", p.latent_dim, num_classes)  # G reads noise + one-hot: d + N inputs
