@@ -157,6 +157,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gmgan.viz import save_image_grid
 
     _, method, step = load_trained(args.run, args.device or "cpu")
+    if args.prior == "fitted":
+        from gmgan.latent import load_fitted_prior
+
+        method.prior = load_fitted_prior(args.run)[0].to(args.device or "cpu")
+        method.mapping = None  # the fitted components are not tied to classes
     if args.n < 1:
         raise GmganError(f"--n must be >= 1. Got {args.n} instead.")
     if args.class_ is not None and args.component is not None:
@@ -172,7 +177,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     z, k = method.prior.sample(args.n, component=component, scale=args.scale, generator=g)
     x = generate(method.G, z)
     target = Path(args.file) if args.file else Path(args.run) / "samples" / (
-        f"sample-n{args.n}-{tag}-s{args.scale:g}-seed{args.seed}.png")
+        f"sample-n{args.n}-{tag}-s{args.scale:g}-seed{args.seed}{'-fitted' if args.prior == 'fitted' else ''}.png")
     target.parent.mkdir(parents=True, exist_ok=True)
     save_file({"x": x.contiguous(), "component": k, "z": z.contiguous()}, str(target.with_suffix(".safetensors")))
     if x.dim() == 4:
@@ -208,6 +213,95 @@ def _class_components(method: Any, name: str, n: int, generator: Any) -> tuple[A
     return pick.to(method.prior.device), note
 
 
+def cmd_fit_prior(args: argparse.Namespace) -> int:
+    import torch
+
+    from gmgan.data import load_from_config
+    from gmgan.latent import fit_mixture, latent_codes, save_fitted_prior
+    from gmgan.priors import GaussianMixture
+    from gmgan.train import load_trained
+
+    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    if cfg.method == "acgan":
+        raise GmganError("fit-prior models an unconditional latent space; an AC-GAN's latent carries a class code. "
+                         "Use a gan or gmgan run.")
+    components = args.components if args.components == "auto" else _positive_int(args.components, "--components")
+    data = load_from_config(cfg.data, cfg.train.seed, data_dir=args.data_dir)
+    x = data.x
+    if args.max_images and x.shape[0] > args.max_images:
+        x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.max_images]]
+    print(f"encoding {x.shape[0]} training images of {args.run} (step {step}) by route {args.route} ...", flush=True)
+    z, route, info = latent_codes(method, x, args.route, args.seed, args.inversion_steps, progress=not args.no_progress)
+    gm, summary = fit_mixture(z, components, args.covariance, args.seed)
+    prior = GaussianMixture.from_sklearn(gm)
+    summary = {**summary, "route": route, "route_info": info, "step": step, "images": int(x.shape[0])}
+    folder = save_fitted_prior(args.run, prior, summary)
+    print(f"fitted {summary['components']} components ({args.covariance} covariance) to {summary['n']} codes "
+          f"from the {route}: mean log-likelihood {summary['mean_log_likelihood']:.3f}, BIC {summary['bic']:.1f}")
+    print(f"written {folder}; use it with: gmgan sample {args.run} --prior fitted, gmgan evaluate {args.run} "
+          "--prior fitted")
+    return 0
+
+
+def _positive_int(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise GmganError(f"{flag} must be a positive number or 'auto'. Got {text!r} instead.") from None
+    if value < 1:
+        raise GmganError(f"{flag} must be >= 1. Got {value} instead.")
+    return value
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import torch
+
+    from gmgan.checkpoint import atomic_write_text
+    from gmgan.data import load_from_config
+    from gmgan.latent import latent_codes
+    from gmgan.nets import generate
+    from gmgan.train import load_trained
+    from gmgan.viz import save_image_grid
+
+    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    data = load_from_config(cfg.data, cfg.train.seed, split=args.split, imbalance=False, data_dir=args.data_dir)
+    if not data.is_image:
+        raise GmganError("reconstruct works on images; this run's data are 2-D points.")
+    n = min(args.n, len(data))
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(args.seed))[:n]
+    x = data.x[idx]
+    z, route, info = latent_codes(method, x, args.route, args.seed, args.inversion_steps, progress=not args.no_progress)
+    recon = generate(method.G, z.to(method.prior.device)).cpu()
+    mse = (recon - x).flatten(1).pow(2).mean(1)
+    out = Path(args.run) / "reconstruction"
+    out.mkdir(exist_ok=True)
+    show = min(n, 50)
+    pairs = torch.stack([x[:show], recon[:show]], dim=1).flatten(0, 1)  # original, reconstruction, ...
+    grid = save_image_grid(pairs, out / f"reconstruction-{route}.png", nrow=10)
+    result: dict[str, Any] = {
+        "run": str(args.run), "step": step, "route": route, "route_info": info, "split": args.split, "n": n,
+        "seed": args.seed, "mse_per_pixel": float(mse.mean()), "mse_per_pixel_std": float(mse.std()),
+        "value_range": "[-1, 1]",
+    }
+    if args.score:
+        from gmgan.evaluate.run import EvalOptions, Evaluator
+
+        ev = Evaluator(args.run, EvalOptions(n=n, seed=args.seed, data_dir=args.data_dir, real_baseline=False,
+                                            device=args.device or "cpu"), progress=not args.no_progress)
+        scores = ev.score(recon, None, full=True, seed=args.seed)
+        result["encoder_generator"] = {k: scores[k] for k in ("fid", "kid", "precision", "recall", "density",
+                                                              "coverage", "q") if k in scores}
+    atomic_write_text(out / f"reconstruction-{route}.json", json.dumps(result, indent=1) + "\n")
+    print(f"{n} {args.split} images of {args.run} (step {step}) through the {route} and G: "
+          f"mean squared error per pixel {result['mse_per_pixel']:.4f} (values in [-1, 1])")
+    if "encoder_generator" in result:
+        e = result["encoder_generator"]
+        print(f"encoder-generator upper bound: FID {e['fid']:.3f}, precision {e['precision']:.3f}, "
+              f"recall {e['recall']:.3f} (classifier features)")
+    print(f"written {grid} (pairs: original, reconstruction) and {out / f'reconstruction-{route}.json'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gmgan.train import Trainer
 
@@ -234,6 +328,16 @@ once per dataset and cached in $GMGAN_CACHE (default ~/.cache/gmgan). Writes RUN
 the protocol (extractor, sample counts, seeds) beside every number.
 """
 
+EPILOG_FIT_PRIOR = """examples:
+  gmgan fit-prior runs/mnist-enc --components 10          # GAEL: codes from the encoder head, 10 components
+  gmgan fit-prior runs/mnist-gan --components auto        # no encoder: invert G by gradient descent; BIC picks K
+  gmgan sample runs/mnist-enc --prior fitted --n 100
+  gmgan evaluate runs/mnist-enc --prior fitted            # writes evaluation-fitted.json beside evaluation.json
+
+The mixture is fitted by EM (scikit-learn) and saved in RUN_DIR/fitted_prior/ (safetensors + JSON); sampling
+from it uses torch and your --seed.
+"""
+
 EPILOG_SWEEP = """examples:
   gmgan sweep runs/mnist --scales 0.5:2.0:0.1            # writes runs/mnist/sweep.csv, sweep.png, sweep.json
   gmgan sweep runs/mnist-gan runs/mnist --out results/   # baseline and GM-GAN on one figure
@@ -257,19 +361,20 @@ def _eval_options(args: argparse.Namespace) -> Any:
         n=args.n, seed=args.seed, scale=getattr(args, "scale", 1.0), pairs=n_pairs,
         inception_weights=getattr(args, "inception_weights", None), classifier_steps=args.classifier_steps,
         cache=args.cache_dir, data_dir=args.data_dir, device=args.device or "cpu",
-        real_baseline=not getattr(args, "no_real", False),
+        real_baseline=not getattr(args, "no_real", False), prior=getattr(args, "prior", "trained"),
     )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from gmgan.evaluate.run import evaluate_run, format_table
+    from gmgan.evaluate.run import evaluate_run, evaluation_file, format_table
 
-    result = evaluate_run(args.run, _eval_options(args), progress=not args.no_progress)
+    opts = _eval_options(args)
+    result = evaluate_run(args.run, opts, progress=not args.no_progress)
     p = result["protocol"]
     print(f"{args.run} (step {p['step']}), {p['generated']['n']} samples at scale {p['generated']['scale']:g}, "
           f"seed {p['generated']['seed']}; reference: {p['reference']['n']} {p['reference']['split']} images")
     print(format_table(result))
-    print(f"\nwritten {Path(args.run) / 'evaluation.json'} ({result['seconds']} s)")
+    print(f"\nwritten {Path(args.run) / evaluation_file(opts)} ({result['seconds']} s)")
     return 0
 
 
@@ -355,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--component", type=int, help="draw only from this mixture component")
+    p.add_argument("--prior", choices=["trained", "fitted"], default="trained",
+                   help="the run's own prior (default) or the mixture fitted by gmgan fit-prior")
     p.add_argument("--class", dest="class_", metavar="LABEL",
                    help="draw samples of this class (runs trained with labels: acgan, gmgan --supervised)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply each covariance by this (Section 4.3)")
@@ -371,7 +478,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inception-weights", metavar="FILE", help="Inception-v3 FID weights as safetensors (see "
                    "gmgan convert-inception); adds FID/KID/P/R in its features (slow on CPU: ~0.3 s per image)")
     p.add_argument("--no-real", action="store_true", help="skip scoring real training images as a yardstick")
+    p.add_argument("--prior", choices=["trained", "fitted"], default="trained", help="sample the run's own prior "
+                   "(default) or the mixture of gmgan fit-prior (writes evaluation-fitted.json)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("fit-prior", help="fit a Gaussian mixture to the latent codes of the real training images "
+                       "(GAEL; encoder head, or inversion of G)", epilog=EPILOG_FIT_PRIOR, formatter_class=fmt)
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--components", default="10", help="number of components, or 'auto' (lowest BIC among "
+                   "1, 2, 5, 10, 15, 20, 30, 50); default 10")
+    p.add_argument("--route", choices=["auto", "encoder", "inversion"], default="auto",
+                   help="codes from the encoder head, or by inverting G (auto: the encoder when the run has one)")
+    p.add_argument("--covariance", choices=["full", "diag", "spherical", "tied"], default="full")
+    p.add_argument("--max-images", type=int, default=20_000, help="fit on at most this many training images, "
+                   "drawn at random (default 20000; 0 = all)")
+    p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when inverting")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if it has moved")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_fit_prior)
+
+    p = sub.add_parser("reconstruct", help="encode real images and decode them with G: grids, error, and the "
+                       "encoder-generator FID", formatter_class=fmt)
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--n", type=int, default=1000, help="images to reconstruct (default 1000)")
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument("--route", choices=["auto", "encoder", "inversion"], default="auto")
+    p.add_argument("--inversion-steps", type=int, default=500)
+    p.add_argument("--score", action="store_true", help="also FID/KID/precision/recall of the reconstructions "
+                   "(GAEL's encoder-generator upper bound)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("sweep", help="q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
                        epilog=EPILOG_SWEEP, formatter_class=fmt)

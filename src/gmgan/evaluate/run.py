@@ -52,6 +52,7 @@ class EvalOptions:
     cache: str | None = None
     data_dir: str | None = None  # override the run's data folder
     device: str = "cpu"
+    prior: str = "trained"  # "trained" (the run's own prior) or "fitted" (gmgan fit-prior's mixture)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +90,14 @@ class Evaluator:
         self.opts = opts or EvalOptions()
         self.progress = progress
         self.cfg, self.method, self.step = load_trained(run_dir, self.opts.device)
+        self.fitted_summary: dict[str, Any] | None = None
+        if self.opts.prior == "fitted":
+            from gmgan.latent import load_fitted_prior
+
+            fitted, self.fitted_summary = load_fitted_prior(run_dir)
+            self.method.prior = fitted.to(self.opts.device)
+        elif self.opts.prior != "trained":
+            raise EvaluationError(f"--prior must be 'trained' or 'fitted'. Got {self.opts.prior!r} instead.")
         d = self.cfg.data
         data_dir = self.opts.data_dir or d.data_dir
         ref_split = "test" if d.split == "train" else "train"
@@ -194,6 +203,7 @@ class Evaluator:
             "gmgan_version": __version__,
             "run": str(self.run_dir), "step": self.step,
             "method": self.cfg.method, "prior": type(self.method.prior).__name__,
+            "prior_source": self.opts.prior, **({"fitted_prior": self.fitted_summary} if self.fitted_summary else {}),
             "K": self.method.prior.K,
             "prior_component_accuracy": self.prior_component_accuracy(),
             "generated": {"n": o.n, "seed": o.seed, "scale": o.scale},
@@ -263,8 +273,13 @@ SWEEP_COLUMNS = ("q", "d_intra", "d_within_class", "d_inter", "d", "s", "fid", "
 def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> dict[str, Any]:
     """Evaluate a run and write ``RUN/evaluation.json`` (atomically; an older one is replaced only then)."""
     result = Evaluator(run_dir, opts, progress).evaluate()
-    atomic_write_text(Path(run_dir) / "evaluation.json", json.dumps(result, indent=1))
+    atomic_write_text(Path(run_dir) / evaluation_file(opts), json.dumps(result, indent=1))
     return result
+
+
+def evaluation_file(opts: EvalOptions | None) -> str:
+    """evaluation.json for the run's own prior, evaluation-fitted.json for the fitted one (kept side by side)."""
+    return "evaluation-fitted.json" if opts is not None and opts.prior == "fitted" else "evaluation.json"
 
 
 def parse_scales(text: str) -> list[float]:
