@@ -1,11 +1,12 @@
-"""Training throughput of the baseline GAN and GM-GAN (static, dynamic) with the same networks on 28x28 images.
+"""Training throughput of every method with the same networks on 28x28 images: the GAN baseline, GM-GAN
+(static, dynamic), the supervised variants (binary, K+1, AC-GAN) and GAEL's encoder head on the GAN.
 
 The paper's MNIST setting (preset ``mnist``: DCGAN width 64, b_D=64, b_G=128, d=100). Models are timed in
 interleaved rounds in one process, so machine noise hits them alike, and the figures are reported as ratios
 to the baseline. Images/s counts real images consumed by the discriminator (n_critic * b_D per step).
 Writes docs/results/throughput.json.
 
-    python bench/throughput.py                      # about 3 minutes on 2 CPU cores
+    python bench/throughput.py                      # about 6 minutes on 2 CPU cores
     python bench/throughput.py --steps 20 --rounds 5 --device cuda
 """
 
@@ -29,6 +30,10 @@ MODELS = {
     "GAN": {"method": "gan"},
     "GM-GAN static": {"method": "gmgan"},
     "GM-GAN dynamic": {"method": "gmgan", "prior": {"learnable": True}},
+    "GAN + encoder": {"method": "gan", "encoder": {"enabled": True}},
+    "sup. GM-GAN": {"method": "gmgan", "supervision": {"mode": "binary"}},
+    "K+1 GM-GAN dyn.": {"method": "gmgan", "supervision": {"mode": "k+1"}, "prior": {"learnable": True}},
+    "AC-GAN": {"method": "acgan"},
 }
 
 
@@ -39,8 +44,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default="docs/results/throughput.json")
     args = parser.parse_args()
-    # pixels do not change the cost; random images keep the benchmark free of data files
-    data = Dataset("random-28px", torch.rand(5000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    # pixels do not change the cost; random images (and labels) keep the benchmark free of data files
+    g = torch.Generator().manual_seed(0)
+    data = Dataset("random-28px", torch.rand(5000, 1, 28, 28, generator=g) * 2 - 1,
+                   torch.randint(10, (5000,), generator=g), 10)
     trainers = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, update in MODELS.items():
@@ -73,6 +80,7 @@ def main() -> None:
     base = statistics.median(times["GAN"])
     result = {
         "command": f"python bench/throughput.py --steps {args.steps} --rounds {args.rounds} --device {args.device}",
+        "note": "time_ratio_to_gan: median round time over the GAN's, measured in the same interleaved run",
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "processor": platform.processor() or platform.machine(), "device": args.device},
         "setting": {"preset": "mnist", "image": "1x28x28", "b_D": cfg.train.b_D, "b_G": cfg.train.b_G,

@@ -1,5 +1,6 @@
 """GAEL's encoder head, inversion of a frozen generator, mixtures fitted to latent codes, reconstruction."""
 
+import itertools
 import json
 import math
 
@@ -88,7 +89,7 @@ def test_fitted_mixture_matches_scikit_learn_and_em_raises_the_likelihood():
     for iters in (1, 2, 5, 50):
         gm, summary = fit_mixture(z, 3, "full", seed=0, max_iter=iters)
         scores.append(summary["mean_log_likelihood"])
-    assert all(b >= a - 1e-9 for a, b in zip(scores, scores[1:], strict=False))
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(scores))
     prior = GaussianMixture.from_sklearn(gm)
     ours = float(prior.log_prob(z).double().mean())
     assert ours == pytest.approx(gm.score(z.double().numpy()), rel=1e-4)
