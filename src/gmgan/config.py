@@ -61,6 +61,7 @@ class EncoderConfig:
     # GAEL (papers/000, Section 3): an encoder head on D's trunk, trained on generated images to recover z
     enabled: bool = False
     weight: float = 10.0  # lambda of Eq. 4
+    per_dimension: bool = True  # divide Eq. 2 by the latent dimension, so lambda means the same at any d
     learn_variance: bool = True  # Sigma(x) learned (diagonal), or fixed to I
     own_blocks: int = 0  # the trunk's last blocks the encoder gets its own copy of; 0 = shares the whole trunk
 

@@ -42,6 +42,7 @@ class GANMethod(nn.Module):
     mapping: ClassMapping | None = None  # components -> classes, for methods that tie them
     d_heads: tuple[str, ...] = ("adversarial",)  # D's heads the losses read
     encoder_weight = 0.0  # lambda of GAEL's Eq. 4 when D has an ``encoder`` head (see :meth:`with_encoder`)
+    encoder_per_dimension = True  # lambda multiplies Eq. 2 divided by the latent dimension
 
     def __init__(self, prior: Prior, G: nn.Module, D: Discriminator, loss: str = "ns", gp_weight: float = 10.0):
         super().__init__()
@@ -49,8 +50,15 @@ class GANMethod(nn.Module):
             raise ConfigError(f"loss must be one of {losses.LOSSES}. Got {loss!r} instead.")
         self.prior, self.G, self.D, self.loss, self.gp_weight = prior, G, D, loss, gp_weight
 
-    def with_encoder(self, weight: float = 10.0, own_blocks: int = 0, learn_variance: bool = True) -> GANMethod:
+    def with_encoder(self, weight: float = 10.0, own_blocks: int = 0, learn_variance: bool = True,
+                     per_dimension: bool = True) -> GANMethod:
         """Add GAEL's encoder head to D (papers/000, Section 3), trained on generated images with weight lambda.
+
+        ``per_dimension``: lambda multiplies Eq. 2 divided by the latent dimension M. Eq. 2 is a sum over M
+        terms, so with lambda = 10 and M = 100 the encoder term is about 1,000 times the adversarial loss; on
+        MNIST that stopped D from discriminating (D(x) and D(G(z)) both near 0.5 within 400 steps) and the
+        encoder itself barely learned. Per dimension, lambda = 10 weighs the encoder about ten times the
+        adversarial loss at any M. False gives Eq. 4 literally.
 
         The encoder is trained with D (it is one of D's heads, in D's optimiser) on the fakes of D's step, so
         it costs one linear layer on a forward pass D makes anyway. G's step does not see it: GAEL asks that
@@ -59,7 +67,7 @@ class GANMethod(nn.Module):
         """
         if "encoder" not in self.D.heads:
             add_encoder_head(self.D, self.prior.d, own_blocks, learn_variance)
-        self.encoder_weight = weight
+        self.encoder_weight, self.encoder_per_dimension = weight, per_dimension
         return self
 
     @property
@@ -101,7 +109,8 @@ class GANMethod(nn.Module):
         loss, logs = self.d_loss(real_out, fake_out, labels, k, real, fake, generator)
         if self.encoder_weight:  # GAEL Eq. 2 and 4: the encoder learns z back from G(z), on fakes only
             nll = losses.encoder_nll(fake_out["encoder"], z)
-            loss = loss + self.encoder_weight * nll
+            scale = 1 / z.shape[1] if self.encoder_per_dimension else 1.0
+            loss = loss + self.encoder_weight * scale * nll
             logs["encoder_nll"] = nll
         return loss, {"loss_D": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
 
@@ -278,7 +287,7 @@ def build_method(
     method = _build(cfg, data_shape, generator, num_classes, class_names)
     e = cfg.encoder
     if e.enabled:
-        method.with_encoder(e.weight, e.own_blocks, e.learn_variance)
+        method.with_encoder(e.weight, e.own_blocks, e.learn_variance, e.per_dimension)
     return method
 
 
