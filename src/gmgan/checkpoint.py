@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,35 @@ def load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, Tensor],
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
 
+def write_dir_atomically(dest: Path, write: Callable[[Path], None], replace: bool = True) -> bool:
+    """Fill a temporary sibling folder with ``write(tmp)``, flush it, then rename it to ``dest``.
+
+    A reader never sees a half-written ``dest``. With ``replace`` an existing ``dest`` is moved aside first and
+    deleted only once the new one is in place; without it an existing ``dest`` wins (another process wrote the
+    same entry first) and the new copy is dropped. Returns True when ``dest`` now holds what ``write`` wrote.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".tmp-{dest.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        write(tmp)
+        _fsync_dir(tmp)
+        old = dest.parent / f".old-{dest.name}-{os.getpid()}"
+        if dest.exists():
+            if not replace:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return False
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return True
+
+
 def save_checkpoint(
     run_dir: str | Path,
     step: int,
@@ -106,17 +136,14 @@ def save_checkpoint(
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = ckpt_dir / name
-    tmp = ckpt_dir / f".tmp-{name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    _save_tensors(model, tmp / "model.safetensors")
-    _save_tensors(trainer, tmp / "trainer.safetensors")
-    _write_json(tmp / "state.json", {"format": FORMAT, "version": VERSION, "step": step, **state})
-    _fsync_dir(tmp)
-    if final.exists():  # the same step written again after a resume: the new copy is complete
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+
+    def write(tmp: Path) -> None:
+        _save_tensors(model, tmp / "model.safetensors")
+        _save_tensors(trainer, tmp / "trainer.safetensors")
+        _write_json(tmp / "state.json", {"format": FORMAT, "version": VERSION, "step": step, **state})
+
+    # the same step written again after a resume replaces the older copy, only once the new one is complete
+    write_dir_atomically(final, write)
     atomic_write_text(ckpt_dir / "latest", name + "\n")
     _fsync_dir(ckpt_dir)
     for old in sorted(list_checkpoints(run_dir))[:-keep]:

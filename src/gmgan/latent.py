@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gmgan.checkpoint import write_dir_atomically
 from gmgan.errors import CheckpointError, ConfigError, GmganError
 from gmgan.priors import GaussianMixture
 
@@ -147,26 +148,15 @@ def fit_mixture(
 
 def save_fitted_prior(run_dir: str | Path, prior: GaussianMixture, summary: dict[str, Any]) -> Path:
     """Write ``RUN/fitted_prior/`` (prior.safetensors + prior.json) atomically, replacing an older one."""
-    import shutil
-    import tempfile
-
     from safetensors.torch import save_file
 
-    run_dir = Path(run_dir)
-    final = run_dir / FITTED_DIR
-    tmp = Path(tempfile.mkdtemp(prefix=".fitted-", dir=run_dir))
-    try:
+    def write(tmp: Path) -> None:
         save_file({"mu": prior.mu.detach().contiguous().cpu(), "A": prior.A.detach().contiguous().cpu(),
                    "weights": prior.weights.detach().contiguous().cpu()}, str(tmp / "prior.safetensors"))
         (tmp / "prior.json").write_text(json.dumps({**summary, "format": 1}, indent=1) + "\n")
-        old = run_dir / f".{FITTED_DIR}-old"
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    final = Path(run_dir) / FITTED_DIR
+    write_dir_atomically(final, write)
     return final
 
 

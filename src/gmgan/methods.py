@@ -260,10 +260,9 @@ class ACGAN(GANMethod):
         return adv + self.class_weight * cls, {**logs, "class_loss_D": cls}
 
     def g_loss(self, fake_out, k):
-        out = fake_out
-        adv_out = _logit(out)
+        adv_out = _logit(fake_out)
         adv = losses.ns_g_loss(adv_out) if self.loss == "ns" else losses.wgan_g_loss(adv_out)
-        cls = losses.class_cross_entropy(out["classifier"], k)
+        cls = losses.class_cross_entropy(fake_out["classifier"], k)
         return adv + self.class_weight * cls, {"class_loss_G": cls}
 
 

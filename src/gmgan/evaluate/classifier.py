@@ -19,7 +19,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from gmgan.checkpoint import write_dir_atomically
 from gmgan.data import Dataset
 from gmgan.errors import CheckpointError, EvaluationError
 
@@ -206,18 +206,16 @@ def quality_constant(test_features: Tensor, train_features: Tensor) -> dict[str,
             "test_nn_distance_mean": float(d.mean())}
 
 
-def _write_entry(dest: Path, model: DomainClassifier, train_features: Tensor, info: dict[str, Any]) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".tmp-{dest.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-    save_file({"train_features": train_features.contiguous()}, str(tmp / "features.safetensors"))
-    (tmp / "classifier.json").write_text(json.dumps(info, indent=1))
-    try:
-        tmp.rename(dest)
-    except OSError:  # another process cached the same classifier first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
+def _write_entry(dest: Path, model: DomainClassifier, train_features: Tensor, info: dict[str, Any],
+                 replace: bool = False) -> None:
+    def write(tmp: Path) -> None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                  str(tmp / "model.safetensors"))
+        save_file({"train_features": train_features.contiguous()}, str(tmp / "features.safetensors"))
+        (tmp / "classifier.json").write_text(json.dumps(info, indent=1))
+
+    # without ``replace`` (a retrain), another process that cached the same classifier first keeps its copy
+    write_dir_atomically(dest, write, replace=replace)
 
 
 def load_classifier(path: str | Path, device: str = "cpu") -> TrainedClassifier:
@@ -262,9 +260,7 @@ def get_classifier(
     test_feats, _ = model.extract(test.x)
     info = {"format": FORMAT, "version": VERSION, "dataset": train.name, "fingerprint": data_print,
             **info, "quality": quality_constant(test_feats, train_feats)}
-    if retrain and dest.is_dir():
-        shutil.rmtree(dest)
-    _write_entry(dest, model.cpu(), train_feats, info)
+    _write_entry(dest, model.cpu(), train_feats, info, replace=retrain)
     if progress:
         print(f"Evaluation classifier: test accuracy {info['test_accuracy']:.4f}, cached in {dest}", flush=True)
     return load_classifier(dest, device)
