@@ -1,4 +1,5 @@
-"""The ``gmgan`` command: train, sample, evaluate, sweep, train-classifier, convert-inception, demo.
+"""The ``gmgan`` command: train, sample, evaluate, fit-prior, reconstruct, interpolate, assign, sweep,
+train-classifier, convert-inception, demo.
 
 Conventions every command keeps: ``--out RUN_DIR`` is the run folder, ``--steps``, ``--seed``, ``--resume``,
 ``--preset NAME``, ``--data-dir DIR``. Errors a user can fix print one message, no traceback.
@@ -26,6 +27,8 @@ EPILOG_TRAIN = """examples:
   gmgan train --preset mnist --c 0.5 --supervised k+1 --dynamic --data-dir DIR --out runs/kp1
   gmgan train --preset mnist --method acgan --data-dir DIR --out runs/acgan           # AC-GAN baseline
   gmgan train --preset mnist --imbalance dominant=1,others=1000 --data-dir DIR --out runs/imb
+  gmgan train --preset mnist --method responsibility --data-dir DIR --out runs/resp   # papers/002
+  gmgan train --preset mnist --method responsibility --set responsibility.encoding=separate --out runs/resp-sep
 """
 
 EPILOG_SAMPLE = """examples:
@@ -49,7 +52,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "prior.sigma": args.sigma,
         "prior.c": args.c,
         "prior.covariance": args.covariance,
-        "prior.learnable": True if args.dynamic else None,
+        "prior.learnable": True if args.dynamic or args.method == "responsibility" else None,
         "supervision.mode": args.supervised,
         "supervision.mapping": args.mapping,
         "data.classes": args.classes,
@@ -96,8 +99,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="generator updates in all (may be raised when resuming)")
     p.add_argument("--seed", type=int, help="seed of every random draw (same seed, same numbers on CPU)")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset files (MNIST IDX files)")
-    p.add_argument("--method", choices=["gan", "gmgan", "acgan"],
-                   help="gan: N(0, I) prior; gmgan: Gaussian mixture; acgan: AC-GAN (supervised baseline)")
+    p.add_argument("--method", choices=["gan", "gmgan", "acgan", "responsibility"],
+                   help="gan: N(0, I) prior; gmgan: Gaussian mixture; acgan: AC-GAN (supervised baseline); "
+                        "responsibility: learned mixture + posterior consistency module (responsibility.* options: "
+                        "encoding shared|separate, measure mi|kl|js, weight_xz, weight_xx)")
     p.add_argument("--dynamic", action="store_true", help="learn the mixture's means and covariances")
     p.add_argument("--supervised", nargs="?", const="binary", choices=["binary", "k+1"],
                    help="supervised GM-GAN: 'binary' (default; N binary discriminators, GM-GAN Section 2) or "
@@ -299,6 +304,105 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         print(f"encoder-generator upper bound: FID {e['fid']:.3f}, precision {e['precision']:.3f}, "
               f"recall {e['recall']:.3f} (classifier features)")
     print(f"written {grid} (pairs: original, reconstruction) and {out / f'reconstruction-{route}.json'}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import torch
+
+    from gmgan import interpolation
+    from gmgan.priors import GaussianMixture
+    from gmgan.train import load_trained
+    from gmgan.viz import save_image_grid
+
+    _, method, step = load_trained(args.run, args.device or "cpu")
+    if args.prior == "fitted":
+        from gmgan.latent import load_fitted_prior
+
+        method.prior = load_fitted_prior(args.run)[0].to(args.device or "cpu")
+    if not isinstance(method.prior, GaussianMixture):
+        raise GmganError(f"interpolate moves between mixture components; {args.run} has a {type(method.prior).__name__} "
+                         "prior. Use a gmgan or responsibility run, or --prior fitted after gmgan fit-prior.")
+    if len(G_shape := method.G.out_shape) != 3:
+        raise GmganError(f"interpolate draws images; this run makes {G_shape[0]}-D points. From Python, "
+                         "gmgan.interpolation.interpolate(G, prior, weights, eps) returns the points.")
+    try:
+        comps = [int(c) for c in args.components.split(",")]
+    except ValueError:
+        raise GmganError(f"--components takes 2 or 3 indices such as 2,7 or 1,4,7. Got {args.components!r}.") from None
+    if len(comps) not in (2, 3):
+        raise GmganError(f"--components takes 2 (a strip) or 3 (a triangle) indices. Got {len(comps)}.")
+    g = torch.Generator().manual_seed(args.seed)
+    if len(comps) == 2:
+        x = interpolation.strips(method.G, method.prior, comps, args.steps, args.rows, g)
+        nrow, what = args.steps, f"{args.rows} strip(s) of {args.steps} steps"
+    else:
+        x = interpolation.triangle(method.G, method.prior, comps, args.steps, g)
+        nrow, what = args.steps, f"a triangle of side {args.steps}"
+    tag = "-".join(map(str, comps))
+    target = Path(args.file) if args.file else Path(args.run) / "samples" / f"interpolate-{tag}-seed{args.seed}.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_image_grid(x, target, nrow=nrow)
+    print(f"{what} between components {tag} of {args.run} (step {step}) -> {target}")
+    return 0
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    import csv
+
+    import torch
+
+    from gmgan.checkpoint import atomic_write_text
+    from gmgan.data import load_from_config, load_images
+    from gmgan.train import load_trained
+
+    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    if args.images:
+        shape = method.G.out_shape
+        if len(shape) != 3:
+            raise GmganError("--images is for image runs; this run's data are points. Leave it out to assign the "
+                             "run's own data.")
+        x, names = load_images(args.images, shape[0], shape[1])
+        labels, source = None, str(args.images)
+    else:
+        data = load_from_config(cfg.data, cfg.train.seed, split=args.split, imbalance=False, data_dir=args.data_dir)
+        x, labels, names, source = data.x, data.y, [str(i) for i in range(len(data))], f"{cfg.data.name}:{args.split}"
+    route = args.route
+    if route == "auto":
+        route = "responsibility" if hasattr(method, "responsibilities") else "fitted"
+    if route == "responsibility":
+        if not hasattr(method, "responsibilities"):
+            raise GmganError(f"{args.run} has no posterior consistency module (train with --method responsibility); "
+                             "use --route fitted after gmgan fit-prior.")
+        resp = method.responsibilities(x).cpu()
+    else:
+        from gmgan.latent import assign, latent_codes, load_fitted_prior
+
+        prior, _ = load_fitted_prior(args.run)
+        z, _, _ = latent_codes(method, x, "auto", args.seed, args.inversion_steps)
+        resp = assign(prior, z)[0].cpu()
+    hard = resp.argmax(1)
+    out = Path(args.out) if args.out else Path(args.run) / "assign" / f"assignments-{route}-{Path(source).name.replace(':', '-')}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "name", "component", *[f"p{k}" for k in range(resp.shape[1])]])
+        for i, (name, k, row) in enumerate(zip(names, hard.tolist(), resp.tolist(), strict=True)):
+            w.writerow([i, name, k, *[f"{v:.6f}" for v in row]])
+    tmp.replace(out)
+    counts = torch.bincount(hard, minlength=resp.shape[1]).tolist()
+    summary: dict[str, Any] = {"run": str(args.run), "step": step, "route": route, "images": source, "n": len(names),
+                               "counts": counts, "mean_max_responsibility": float(resp.max(1).values.mean())}
+    if labels is not None:  # which classes each component holds (the clustering scores are gmgan cluster's)
+        table = torch.zeros(resp.shape[1], int(labels.max()) + 1, dtype=torch.long)
+        table.index_put_((hard, labels.cpu()), torch.ones_like(hard), accumulate=True)
+        summary["component_by_class"] = table.tolist()
+        summary["purity"] = float(table.max(1).values.sum() / len(names))
+    atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
+    print(f"{len(names)} images of {source} assigned by {route} to {resp.shape[1]} components: counts {counts}"
+          + (f"; purity {summary['purity']:.3f}" if "purity" in summary else ""))
+    print(f"written {out} (index, name, component, p0..p{resp.shape[1] - 1}) and {out.with_suffix('.json')}")
     return 0
 
 
@@ -513,6 +617,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("interpolate", help="images between mixture components: a strip (2) or a triangle (3)",
+                       formatter_class=fmt, epilog="examples:\n  gmgan interpolate runs/resp --components 2,7\n"
+                       "  gmgan interpolate runs/resp --components 1,4,7 --steps 8     # three-way mixtures\n"
+                       "Latents are sum_k w_k (mu_k + A_k eps) with eps fixed along each strip (papers/002 Fig. 3-4).")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--components", required=True, help="2 indices (strip) or 3 (triangle), e.g. 2,7 or 1,4,7")
+    p.add_argument("--steps", type=int, default=10, help="images per strip / side of the triangle (default 10)")
+    p.add_argument("--rows", type=int, default=4, help="strips, each with its own eps (default 4)")
+    p.add_argument("--prior", choices=["trained", "fitted"], default="trained")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/interpolate-...png)")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("assign", help="soft and hard assignment of images to the components: CSV + summary",
+                       formatter_class=fmt, epilog="examples:\n  gmgan assign runs/resp --split test      "
+                       "# the run's test images, by its consistency module C\n"
+                       "  gmgan assign runs/resp --images my_digits/     # a folder of images (or .npy, IDX)\n"
+                       "  gmgan assign runs/gael --route fitted          # GAEL: codes -> fitted mixture")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--images", metavar="PATH", help="a folder of images, a .npy array or an IDX file (default: the "
+                   "run's own data)")
+    p.add_argument("--split", choices=["train", "test"], default="test", help="split of the run's data")
+    p.add_argument("--route", choices=["auto", "responsibility", "fitted"], default="auto",
+                   help="C(x) of a responsibility run, or the mixture of gmgan fit-prior on the image codes "
+                        "(auto: C when the run has one)")
+    p.add_argument("--inversion-steps", type=int, default=500)
+    p.add_argument("--out", metavar="CSV")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.set_defaults(func=cmd_assign)
 
     p = sub.add_parser("sweep", help="q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
                        epilog=EPILOG_SWEEP, formatter_class=fmt)

@@ -15,12 +15,12 @@ from typing import Any
 import yaml
 
 from gmgan.errors import ConfigError
-from gmgan.losses import LOSSES
+from gmgan.losses import LOSSES, MEASURES
 from gmgan.nets import IMAGE_SIZES
 from gmgan.priors import COVARIANCES
 
 DATASETS = ("toy-grid3", "toy-grid5", "digits", "mnist", "fashion-mnist")
-METHODS = ("gan", "gmgan", "acgan")
+METHODS = ("gan", "gmgan", "acgan", "responsibility")
 SUPERVISION = ("none", "binary", "k+1")
 
 
@@ -67,6 +67,15 @@ class EncoderConfig:
 
 
 @dataclass
+class ResponsibilityConfig:
+    # GMM responsibility learning (papers/002; method "responsibility"): the posterior consistency module C
+    encoding: str = "shared"  # shared = a softmax head on D's trunk; separate = a copy of D's trunk of its own
+    measure: str = "mi"  # how C's outputs are compared (Eq. 4-5): mi (the paper's) | kl | js
+    weight_xz: float = 1.0  # weight of L_xz (Eq. 4): C(G(z)) against the prior's p(k | z)
+    weight_xx: float = 1.0  # weight of L_xx (Eq. 5): C(x) against C of the fakes paired with x
+
+
+@dataclass
 class ModelConfig:
     arch: str = "dcgan"  # dcgan (square images) | mlp (vectors, the toy grids)
     width: int = 64  # dcgan: channels of the first D conv / last G conv; mlp: hidden units
@@ -95,11 +104,14 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
-    method: str = "gmgan"  # gan = N(0, I) baseline; gmgan = Gaussian-mixture prior; acgan = AC-GAN baseline
+    # gan = N(0, I) baseline; gmgan = Gaussian-mixture prior; acgan = AC-GAN baseline;
+    # responsibility = GM-GAN with a posterior consistency module (papers/002)
+    method: str = "gmgan"
     data: DataConfig = field(default_factory=DataConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    responsibility: ResponsibilityConfig = field(default_factory=ResponsibilityConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -325,6 +337,18 @@ def validate_config(cfg: RunConfig) -> None:
         "classes and a fake class, a probability, while a Wasserstein critic outputs an unbounded score. Use "
         "train.loss 'ns', or supervision.mode 'binary' / method 'acgan' with 'wgan-gp'.",
     )
+    rc = cfg.responsibility
+    if cfg.method == "responsibility":
+        _require(rc.encoding in ("shared", "separate"),
+                 f"responsibility.encoding must be 'shared' or 'separate'. Got {rc.encoding!r} instead.")
+        _require(rc.measure in MEASURES, f"responsibility.measure must be one of {MEASURES}. Got {rc.measure!r}.")
+        _require(rc.weight_xz >= 0 and rc.weight_xx >= 0,
+                 f"responsibility.weight_xz and weight_xx must be >= 0. Got {rc.weight_xz}, {rc.weight_xx}.")
+        _require(p.learnable, "method 'responsibility' learns the mixture's means and covariances end to end "
+                 "(papers/002, Section II-D): set prior.learnable true (--dynamic; gmgan train sets it for you).")
+        _require(cfg.train.loss == "ns", "method 'responsibility' weighs the non-saturating loss of papers/002 "
+                 "Eq. 6 by C's responsibilities; use train.loss 'ns'.")
+        _require(p.K >= 2, f"method 'responsibility' needs a mixture of K >= 2 components. Got K = {p.K}.")
     e = cfg.encoder
     _require(e.weight >= 0, f"encoder.weight must be >= 0. Got {e.weight} instead.")
     _require(e.own_blocks >= 0, f"encoder.own_blocks must be >= 0. Got {e.own_blocks} instead.")

@@ -328,3 +328,52 @@ class BatchSampler:
         self.perm = tensors["perm"].clone()
         self.generator.set_state(tensors["generator"].clone())
         self.cursor = int(info["cursor"])
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def load_images(path: str | Path, channels: int, size: int) -> tuple[Tensor, list[str]]:
+    """Images a user points at, as a run sees them: (N, channels, size, size) in [-1, 1], and their names.
+
+    ``path``: a folder of image files (read in name order; converted to grayscale or RGB and resized to
+    ``size`` x ``size``), a ``.npy`` array of shape (N, H, W) or (N, C, H, W) with values in [0, 255] (read
+    without pickle), or an IDX image file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}). Point to a folder of images.")
+        arrays = []
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+                    arrays.append(np.asarray(im, dtype=np.float32))
+            except (UnidentifiedImageError, OSError) as exc:
+                raise DataError(f"{f} is not a readable image ({exc}). Remove or replace it.") from exc
+        x = np.stack(arrays)
+        x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
+        names = [f.name for f in files]
+    elif path.is_file():
+        if path.suffix == ".npy":
+            try:
+                x = np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise DataError(f"{path} is not a readable .npy array ({exc}).") from exc
+        else:
+            x = read_idx(path)
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[:, None]
+        if x.ndim != 4 or x.shape[1] != channels:
+            raise DataError(f"{path} holds an array of shape {x.shape}; this run needs (N, {channels}, H, W) "
+                            f"{'or (N, H, W) ' if channels == 1 else ''}images.")
+        names = [str(i) for i in range(x.shape[0])]
+    else:
+        raise DataError(f"{path} does not exist. Give a folder of images, a .npy array or an IDX file.")
+    t = torch.from_numpy(np.ascontiguousarray(x)) / 255.0 * 2 - 1
+    return _resize(t, size).clamp(-1, 1), names

@@ -156,3 +156,73 @@ def encoder_nll(encoded: Tensor, z: Tensor) -> Tensor:
     mean, log_var = encoded[:, :M], encoded[:, M:]
     sq = (z - mean).pow(2) * torch.exp(-log_var)
     return 0.5 * (M * math.log(2 * math.pi) + log_var.sum(1) + sq.sum(1)).mean()
+
+
+# --- Responsibility learning (papers/002): the posterior consistency module's losses -------------------------
+
+MEASURES = ("mi", "kl", "js")
+_EPS = 1e-8
+
+
+def mutual_information(p: Tensor, q: Tensor, weights: Tensor | None = None) -> Tensor:
+    """I(A; B) of two categorical variables whose joint is the (weighted) mean of the pairs' outer products.
+
+    Row i of ``p`` (n, K) and of ``q`` (n, K) are two distributions over components for the same pair; the
+    joint P(a, b) = sum_i w_i p_i(a) q_i(b) / sum_i w_i (the estimator of Ji et al.'s IIC, which papers/002
+    Eq. 5 leaves unstated). I = sum P log(P / (P_a P_b)): 0 when the pairs carry no information about each
+    other, log K when both are the same one-hot code spread evenly over the K values.
+
+    Example:
+        >>> p = torch.eye(3)
+        >>> round(float(mutual_information(p, p)), 4) == round(math.log(3), 4)
+        True
+    """
+    w = torch.ones(p.shape[0], device=p.device, dtype=p.dtype) if weights is None else weights
+    joint = torch.einsum("n,na,nb->ab", w, p, q) / w.sum().clamp_min(_EPS)
+    pa, pb = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
+    return (joint * (torch.log(joint + _EPS) - torch.log(pa * pb + _EPS))).sum()
+
+
+def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """KL(p_i || q_i) per row: (n, K), (n, K) -> (n,)."""
+    return (p * (torch.log(p + _EPS) - torch.log(q + _EPS))).sum(-1)
+
+
+def js_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """Jensen-Shannon divergence per row (natural log, at most log 2): (n, K), (n, K) -> (n,)."""
+    m = 0.5 * (p + q)
+    return 0.5 * (kl_divergence(p, m) + kl_divergence(q, m))
+
+
+def consistency_loss(p: Tensor, q: Tensor, measure: str = "mi", weights: Tensor | None = None) -> Tensor:
+    """A loss that is small when the distributions q agree with p, pair by pair (papers/002 Eq. 4-5).
+
+    ``mi``: minus the mutual information of the pairs (the paper's choice; its minimum does not fix which
+    output of C stands for which component, only that the pairing is informative). ``kl``: mean KL(p_i ||
+    q_i). ``js``: mean Jensen-Shannon divergence. ``weights`` (n,) weight the pairs (default equal).
+    """
+    if measure == "mi":
+        return -mutual_information(p, q, weights)
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}. Got {measure!r} instead.")
+    per_pair = kl_divergence(p, q) if measure == "kl" else js_divergence(p, q)
+    if weights is None:
+        return per_pair.mean()
+    return (weights * per_pair).sum() / weights.sum().clamp_min(_EPS)
+
+
+def responsibility_d_loss(real_logits: Tensor, fake_logits: Tensor, resp: Tensor) -> Tensor:
+    """papers/002 Eq. 6 for D, non-saturating: each real x_i is paired with one fake per component.
+
+    ``real_logits`` (M,), ``fake_logits`` (M, K) (fake k of real i from component k), ``resp`` (M, K) the
+    weights p(k | x_i). Eq. 6 is -1/K sum_k r_ik [log D(x_i) + log(1 - D(x^k_i))]; since sum_k r_ik = 1 its
+    real part is -log D(x_i) / K. We drop the constant 1/K and halve, so that with K = 1 this is exactly
+    :func:`ns_d_loss` and the learning rate means the same for every method.
+    """
+    fake = (resp * F.softplus(fake_logits)).sum(1)
+    return 0.5 * (F.softplus(-real_logits).mean() + fake.mean())
+
+
+def responsibility_g_loss(fake_logits: Tensor, resp: Tensor) -> Tensor:
+    """G's non-saturating counterpart of Eq. 6: -sum_k r_ik log D(x^k_i), averaged over the reals i."""
+    return (resp * F.softplus(-fake_logits)).sum(1).mean()

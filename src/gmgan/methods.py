@@ -12,6 +12,8 @@ parameters trained with G) and differ in the discriminator's outputs and the los
   (papers/004, 2.2.1 and 2.2.4).
 * :class:`ACGAN`: the supervised baseline (Odena et al. 2017), N(0, I) noise plus a one-hot class code, an
   auxiliary classifier head beside the adversarial one.
+* :class:`ResponsibilityGMGAN`: GMM responsibility learning (papers/002): a posterior consistency module C
+  (a head on D's trunk, or a network of its own), K fakes per real weighted by C's responsibilities.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 from gmgan import losses
 from gmgan.config import RunConfig
 from gmgan.errors import ConfigError
-from gmgan.nets import Discriminator, add_encoder_head, build_nets
+from gmgan.nets import Discriminator, add_classifier_head, add_encoder_head, build_nets
 from gmgan.priors import Prior, build_prior
 from gmgan.supervision import ClassMapping
 
@@ -39,6 +41,7 @@ class GANMethod(nn.Module):
     """
 
     uses_labels = False  # True when d_step needs the real samples' class labels
+    g_uses_real = False  # True when g_step needs the last real batch (responsibility learning)
     mapping: ClassMapping | None = None  # components -> classes, for methods that tie them
     d_heads: tuple[str, ...] = ("adversarial",)  # D's heads the losses read
     encoder_weight = 0.0  # lambda of GAEL's Eq. 4 when D has an ``encoder`` head (see :meth:`with_encoder`)
@@ -118,8 +121,9 @@ class GANMethod(nn.Module):
         """Components of the D step's fakes; None = drawn from the prior's weights (Algorithm 1, line 7)."""
         return None
 
-    def g_step(self, b_G: int, generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """Generator loss on b_G generated samples (Algorithm 1, lines 18-26)."""
+    def g_step(self, b_G: int, generator: torch.Generator | None = None,
+               real: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Generator loss on b_G generated samples (Algorithm 1, lines 18-26). ``real``: see g_uses_real."""
         z, k = self.prior.sample(b_G, generator=generator)  # differentiable in mu_k, A_k when learnable
         self.D.requires_grad_(False)  # no weight gradients for D in G's step: a third less backward work
         try:
@@ -266,6 +270,100 @@ class ACGAN(GANMethod):
         return adv + self.class_weight * cls, {"class_loss_G": cls}
 
 
+class ResponsibilityGMGAN(GANMethod):
+    """GMM responsibility learning (papers/002): a learned mixture prior and a posterior consistency module.
+
+    C(x) = p(k | x) is a softmax head ``responsibility`` on D: a linear layer on D's trunk (``shared``) or a
+    copy of D's trunk of its own (``separate``; Table I's two options, on our nets). Each step pairs every
+    real x_i with one fake per component, x^k_i = G(mu_k + A_k eps) (K M fakes, one batched G call), and:
+
+    * D minimises Eq. 6 with weights r_ik = C_k(x_i) (:func:`losses.responsibility_d_loss`);
+    * C, in D's step, minimises L_xz (Eq. 4: p(k | z) of the prior, Eq. 3, against C(G(z))) and L_xx
+      (Eq. 5: C of real x_i against C of its fakes, each pair weighted by r_ik as in Eq. 6: without a
+      weight a real image and a fake are independent draws, so their pairing carries no information);
+    * G and the prior's mu_k, A_k minimise G's side of Eq. 6 plus L_xz (Algorithm 1 lines 13 and 15).
+
+    Differences from Algorithm 1, all deliberate: the weights r_ik are constants in G's step (letting G's
+    loss train C would teach C to send each real image to whichever component's fakes fool D best, whatever
+    it looks like); L_xz also reaches G, through the same forward pass (InfoGAN's mutual-information term;
+    the paper names only C and the prior); C's losses are weighted by ``weight_xz`` and ``weight_xx``.
+    """
+
+    d_heads = ("adversarial", "responsibility")
+    g_uses_real = True
+
+    def __init__(self, prior, G, D, encoding: str = "shared", measure: str = "mi", weight_xz: float = 1.0,
+                 weight_xx: float = 1.0, loss: str = "ns", gp_weight: float = 10.0):
+        super().__init__(prior, G, D, loss, gp_weight)
+        if loss != "ns":
+            raise ConfigError("responsibility learning weighs the non-saturating loss of Eq. 6; use train.loss 'ns'.")
+        if encoding not in ("shared", "separate"):
+            raise ConfigError(f"responsibility.encoding must be 'shared' or 'separate'. Got {encoding!r} instead.")
+        if measure not in losses.MEASURES:
+            raise ConfigError(f"responsibility.measure must be one of {losses.MEASURES}. Got {measure!r} instead.")
+        if "responsibility" not in D.heads:
+            add_classifier_head(D, "responsibility", prior.K, shared=encoding == "shared")
+        self.encoding, self.measure, self.weight_xz, self.weight_xx = encoding, measure, weight_xz, weight_xx
+
+    def per_component_latents(self, m: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """One latent per component for each of m reals: z (m K, d), row i K + k drawn from component k."""
+        k = torch.arange(self.prior.K, device=self.prior.device).repeat(m)
+        return self.prior.sample(m * self.prior.K, component=k, generator=generator)
+
+    @torch.no_grad()
+    def responsibilities(self, x: Tensor, batch_size: int = 500) -> Tensor:
+        """C(x) = p(k | x) of images x, in eval mode and in chunks: (n, K)."""
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            device = next(self.D.parameters()).device
+            logits = [self.D(c.to(device), heads=("responsibility",))["responsibility"] for c in x.split(batch_size)]
+        finally:
+            self.D.train(was_training)
+        return torch.softmax(torch.cat(logits), 1)
+
+    def d_step(self, real, labels=None, generator=None):
+        K, m = self.prior.K, real.shape[0]
+        with torch.no_grad():
+            z, _ = self.per_component_latents(m, generator)
+            fake = self.G(z)
+            w = self.prior.responsibilities(z)  # Eq. 3, (m K, K)
+        real_out, fake_out = self.D(real, heads=self.d_heads), self.D(fake, heads=self.d_heads)
+        r = torch.softmax(real_out["responsibility"], 1)  # C(x_i), (m, K)
+        c_fake = torch.softmax(fake_out["responsibility"], 1)  # C(x^k_i), (m K, K)
+        adv = losses.responsibility_d_loss(_logit(real_out), _logit(fake_out).view(m, K), r.detach())
+        l_xz = losses.consistency_loss(w, c_fake, self.measure)
+        pair_weights = r.detach().reshape(-1)  # r_ik for the pair (x_i, x^k_i)
+        l_xx = losses.consistency_loss(r.repeat_interleave(K, 0), c_fake, self.measure, pair_weights)
+        loss = adv + self.weight_xz * l_xz + self.weight_xx * l_xx
+        logs = {"D_real": torch.sigmoid(_logit(real_out)).mean(), "D_fake": torch.sigmoid(_logit(fake_out)).mean(),
+                "L_xz": l_xz, "L_xx": l_xx, "resp_entropy": _entropy(r.mean(0))}
+        return loss, {"loss_D": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
+
+    def g_step(self, b_G, generator=None, real=None):
+        if real is None:
+            raise ConfigError("responsibility learning pairs generated samples with real ones; g_step needs real.")
+        K, m = self.prior.K, real.shape[0]
+        with torch.no_grad():
+            r = torch.softmax(self.D(real, heads=("responsibility",))["responsibility"], 1)
+        z, _ = self.per_component_latents(m, generator)  # differentiable in mu_k, A_k
+        self.D.requires_grad_(False)
+        try:
+            out = self.D(self.G(z), heads=self.d_heads)
+        finally:
+            self.D.requires_grad_(True)
+        adv = losses.responsibility_g_loss(_logit(out).view(m, K), r)
+        l_xz = losses.consistency_loss(self.prior.responsibilities(z), torch.softmax(out["responsibility"], 1),
+                                       self.measure)
+        loss = adv + self.weight_xz * l_xz
+        return loss, {"loss_G": loss.detach(), "L_xz_G": l_xz.detach()}
+
+
+def _entropy(p: Tensor) -> Tensor:
+    """Entropy of a distribution (natural log): log K when C spreads real data evenly, 0 when on one component."""
+    return -(p * torch.log(p + 1e-8)).sum()
+
+
 def build_method(
     cfg: RunConfig,
     data_shape: tuple[int, ...],
@@ -302,6 +400,11 @@ def _build(cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generat
         return ACGAN(prior, G, D, mapping, cfg.train.loss, cfg.train.gp_weight, sv.class_weight)
     kind = "normal" if cfg.method == "gan" else "mixture"
     prior = build_prior(kind, p.latent_dim, p.K, p.c, p.sigma, p.covariance, p.learnable, generator)  # type: ignore[arg-type]
+    if cfg.method == "responsibility":
+        rc = cfg.responsibility
+        G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm)
+        return ResponsibilityGMGAN(prior, G, D, rc.encoding, rc.measure, rc.weight_xz, rc.weight_xx, cfg.train.loss,
+                                   cfg.train.gp_weight)
     if sv.mode == "none":
         G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm)
         return UnsupervisedGAN(prior, G, D, cfg.train.loss, cfg.train.gp_weight)

@@ -138,23 +138,24 @@ def conv_blocks(trunk: nn.Sequential) -> list[int]:
     return [i for i, layer in enumerate(trunk) if isinstance(layer, nn.Conv2d | nn.Linear)]
 
 
-def add_encoder_head(D: Discriminator, latent_dim: int, own_blocks: int = 0, learn_variance: bool = True) -> None:
-    """Give D an ``encoder`` head. ``own_blocks`` = how many of the trunk's last blocks the encoder gets its
-    own (freshly initialised) copy of; 0 shares the whole trunk, so the encoder adds one linear layer.
+def _branch(D: Discriminator, own_blocks: int, option: str) -> tuple[nn.Module, int | None]:
+    """Layers a new head gets its own (freshly initialised) copy of, and the trunk layer it taps.
+
+    ``own_blocks`` counts the trunk's last blocks to copy: 0 shares the whole trunk (the head reads D's
+    features; returns Identity and no tap); all of them gives the head a network of its own beside D's.
     """
     import copy
 
     trunk = D.trunk
     if not isinstance(trunk, nn.Sequential):
-        raise ConfigError("encoder.own_blocks needs a sequential trunk.")
+        raise ConfigError(f"{option} needs a sequential trunk.")
     starts = conv_blocks(trunk)
     if not 0 <= own_blocks <= len(starts):
         raise ConfigError(
-            f"encoder.own_blocks must be between 0 and {len(starts)} (the trunk's blocks). Got {own_blocks} instead."
+            f"{option} must be between 0 and {len(starts)} (the trunk's blocks). Got {own_blocks} instead."
         )
     if own_blocks == 0:
-        D.add_head("encoder", EncoderHead(nn.Identity(), D.feature_dim, latent_dim, learn_variance))
-        return
+        return nn.Identity(), None
     tap = starts[len(starts) - own_blocks]
     own = copy.deepcopy(nn.Sequential(*list(trunk)[tap:]))
     for m in own.modules():
@@ -162,7 +163,23 @@ def add_encoder_head(D: Discriminator, latent_dim: int, own_blocks: int = 0, lea
             m.reset_parameters()  # type: ignore[operator]
     if any(isinstance(m, nn.Conv2d) for m in own.modules()):
         _init_dcgan(own)
+    return own, tap
+
+
+def add_encoder_head(D: Discriminator, latent_dim: int, own_blocks: int = 0, learn_variance: bool = True) -> None:
+    """Give D an ``encoder`` head. ``own_blocks`` = how many of the trunk's last blocks the encoder gets its
+    own (freshly initialised) copy of; 0 shares the whole trunk, so the encoder adds one linear layer.
+    """
+    own, tap = _branch(D, own_blocks, "encoder.own_blocks")
     D.add_head("encoder", EncoderHead(own, D.feature_dim, latent_dim, learn_variance), tap=tap)
+
+
+def add_classifier_head(D: Discriminator, name: str, outputs: int, shared: bool = True) -> None:
+    """Give D a head ``name`` of ``outputs`` logits: a linear layer on the trunk's features (``shared``), or
+    on a freshly initialised copy of the whole trunk (a separate network of the same shape as D's).
+    """
+    own, tap = _branch(D, 0 if shared else len(conv_blocks(D.trunk)), "the classifier's encoding")  # type: ignore[arg-type]
+    D.add_head(name, nn.Sequential(own, nn.Linear(D.feature_dim, outputs)), tap=tap)
 
 
 class MLPGenerator(nn.Module):

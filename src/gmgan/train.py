@@ -190,7 +190,10 @@ class Trainer:
             self.opt_D.zero_grad(set_to_none=True)
             loss_D.backward()
             self.opt_D.step()
-        loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
+        if m.g_uses_real:  # G's loss pairs fakes with the last real batch (responsibility learning)
+            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen, real=self.x[idx])
+        else:
+            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()
