@@ -73,7 +73,7 @@ def test_kl_and_js_on_hand_made_distributions():
     assert float(losses.kl_divergence(p, p).abs().max()) < 1e-6  # KL of equal distributions is 0
     kl = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
     assert losses.kl_divergence(p, q).tolist() == pytest.approx([0.0, kl], abs=1e-5)
-    m = [0.7, 0.3]
+    # the midpoint is m = [0.7, 0.3]
     js = 0.5 * (0.9 * math.log(0.9 / 0.7) + 0.1 * math.log(0.1 / 0.3)) + 0.5 * (
         0.5 * math.log(0.5 / 0.7) + 0.5 * math.log(0.5 / 0.3))
     assert float(losses.js_divergence(p, q)[1]) == pytest.approx(js, abs=1e-5)
@@ -229,4 +229,4 @@ def test_load_images_errors(tmp_path):
     with pytest.raises(DataError, match=r"needs \(N, 1, H, W\)"):
         load_images(tmp_path / "a.npy", 1, 8)
     x, names = load_images(tmp_path / "a.npy", 3, 8)
-    assert x.shape == (2, 3, 8, 8) and float(x.min()) == -1.0
+    assert x.shape == (2, 3, 8, 8) and float(x.min()) == -1.0 and names == ["0", "1"]

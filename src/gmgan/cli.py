@@ -321,9 +321,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
         method.prior = load_fitted_prior(args.run)[0].to(args.device or "cpu")
     if not isinstance(method.prior, GaussianMixture):
-        raise GmganError(f"interpolate moves between mixture components; {args.run} has a {type(method.prior).__name__} "
-                         "prior. Use a gmgan or responsibility run, or --prior fitted after gmgan fit-prior.")
-    if len(G_shape := method.G.out_shape) != 3:
+        kind = type(method.prior).__name__
+        raise GmganError(f"interpolate moves between mixture components; {args.run} has a {kind} prior. "
+                         "Use a gmgan or responsibility run, or --prior fitted after gmgan fit-prior.")
+    G_shape: tuple[int, ...] = method.G.out_shape  # type: ignore[assignment]
+    if len(G_shape) != 3:
         raise GmganError(f"interpolate draws images; this run makes {G_shape[0]}-D points. From Python, "
                          "gmgan.interpolation.interpolate(G, prior, weights, eps) returns the points.")
     try:
@@ -358,7 +360,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
     cfg, method, step = load_trained(args.run, args.device or "cpu")
     if args.images:
-        shape = method.G.out_shape
+        shape: tuple[int, ...] = method.G.out_shape  # type: ignore[assignment]
         if len(shape) != 3:
             raise GmganError("--images is for image runs; this run's data are points. Leave it out to assign the "
                              "run's own data.")
@@ -374,7 +376,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
         if not hasattr(method, "responsibilities"):
             raise GmganError(f"{args.run} has no posterior consistency module (train with --method responsibility); "
                              "use --route fitted after gmgan fit-prior.")
-        resp = method.responsibilities(x).cpu()
+        resp = method.responsibilities(x).cpu()  # type: ignore[operator]
     else:
         from gmgan.latent import assign, latent_codes, load_fitted_prior
 
@@ -382,7 +384,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
         z, _, _ = latent_codes(method, x, "auto", args.seed, args.inversion_steps)
         resp = assign(prior, z)[0].cpu()
     hard = resp.argmax(1)
-    out = Path(args.out) if args.out else Path(args.run) / "assign" / f"assignments-{route}-{Path(source).name.replace(':', '-')}.csv"
+    default = f"assignments-{route}-{Path(source).name.replace(':', '-')}.csv"
+    out = Path(args.out) if args.out else Path(args.run) / "assign" / default
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", newline="") as f:

@@ -351,8 +351,8 @@ def load_images(path: str | Path, channels: int, size: int) -> tuple[Tensor, lis
         for f in files:
             try:
                 with Image.open(f) as im:
-                    im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
-                    arrays.append(np.asarray(im, dtype=np.float32))
+                    rgb = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+                    arrays.append(np.asarray(rgb, dtype=np.float32))
             except (UnidentifiedImageError, OSError) as exc:
                 raise DataError(f"{f} is not a readable image ({exc}). Remove or replace it.") from exc
         x = np.stack(arrays)

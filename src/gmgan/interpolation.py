@@ -74,7 +74,8 @@ def strips(G: torch.nn.Module, prior: GaussianMixture, components: list[int], st
 def triangle(G: torch.nn.Module, prior: GaussianMixture, components: list[int], n: int,
              generator: torch.Generator) -> Tensor:
     """An n x n grid whose lower-left triangle holds the three-way mixtures (blank cells are white)."""
-    w, where = triangle_weights(*components[:3], prior.K, n)
+    a, b, c = components[:3]
+    w, where = triangle_weights(a, b, c, prior.K, n)
     eps = torch.randn(prior.d, generator=generator, device=generator.device)
     x = interpolate(G, prior, w, eps)
     grid = torch.ones(n * n, *x.shape[1:], dtype=x.dtype)  # +1 is white in [-1, 1]
