@@ -230,3 +230,34 @@ def test_load_images_errors(tmp_path):
         load_images(tmp_path / "a.npy", 1, 8)
     x, names = load_images(tmp_path / "a.npy", 3, 8)
     assert x.shape == (2, 3, 8, 8) and float(x.min()) == -1.0 and names == ["0", "1"]
+
+
+def test_l_xx_is_the_mutual_information_of_source_and_component():
+    """I(S; C) with S = real or generated (1/2 each) equals JS(p_real, p_fake); 0 when C cannot tell them apart."""
+    real = torch.tensor([[0.9, 0.1, 0.0], [0.7, 0.2, 0.1]])
+    fake = torch.tensor([[0.1, 0.1, 0.8], [0.3, 0.3, 0.4], [0.2, 0.5, 0.3]])
+    p_r, p_f = real.mean(0), fake.mean(0)
+    joint = torch.stack([0.5 * p_r, 0.5 * p_f])  # P(S, k)
+    p_s, p_k = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
+    mi = float((joint * (joint / (p_s * p_k)).log()).sum())
+    assert float(losses.marginal_divergence(real, fake, "mi")) == pytest.approx(mi, abs=1e-5)
+    assert float(losses.marginal_divergence(real, fake, "js")) == pytest.approx(mi, abs=1e-5)
+    kl = float((p_f * (p_f / p_r).log()).sum())
+    assert float(losses.marginal_divergence(real, fake, "kl")) == pytest.approx(kl, abs=1e-4)
+    same = torch.softmax(torch.randn(5, 3), 1)
+    assert float(losses.marginal_divergence(same, same)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("to_generator", [False, True])
+def test_l_xz_reaches_the_prior_and_reaches_g_only_when_asked(to_generator):
+    m = _method()
+    m.xz_to_generator = to_generator
+    m.weight_xz = 1.0
+    real = torch.rand(4, 1, 8, 8) * 2 - 1
+    with torch.no_grad():  # silence the adversarial part: D's logit head outputs 0 whatever the input
+        m.D.heads["adversarial"].weight.zero_()
+    loss, _ = m.g_step(64, torch.Generator().manual_seed(0), real=real)
+    loss.backward()
+    assert m.prior.mu.grad is not None and m.prior.mu.grad.abs().sum() > 0
+    g_grad = sum(float(p.grad.abs().sum()) for p in m.G.parameters() if p.grad is not None)
+    assert (g_grad > 0) == to_generator

@@ -72,7 +72,8 @@ class ResponsibilityConfig:
     encoding: str = "shared"  # shared = a softmax head on D's trunk; separate = a copy of D's trunk of its own
     measure: str = "mi"  # how C's outputs are compared (Eq. 4-5): mi (the paper's) | kl | js
     weight_xz: float = 1.0  # weight of L_xz (Eq. 4): C(G(z)) against the prior's p(k | z)
-    weight_xx: float = 1.0  # weight of L_xx (Eq. 5): C(x) against C of the fakes paired with x
+    weight_xx: float = 1.0  # weight of L_xx (Eq. 5): C on the real batch against C on the generated batch
+    xz_to_generator: bool = False  # let L_xz train G too (InfoGAN-like); Algorithm 1 trains C and the prior with it
 
 
 @dataclass

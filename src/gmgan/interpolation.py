@@ -77,7 +77,7 @@ def triangle(G: torch.nn.Module, prior: GaussianMixture, components: list[int], 
     a, b, c = components[:3]
     w, where = triangle_weights(a, b, c, prior.K, n)
     eps = torch.randn(prior.d, generator=generator, device=generator.device)
-    x = interpolate(G, prior, w, eps)
+    x = interpolate(G, prior, w, eps).cpu()
     grid = torch.ones(n * n, *x.shape[1:], dtype=x.dtype)  # +1 is white in [-1, 1]
     for img, (r, j) in zip(x, where, strict=True):
         grid[r * n + j] = img

@@ -211,6 +211,30 @@ def consistency_loss(p: Tensor, q: Tensor, measure: str = "mi", weights: Tensor 
     return (weights * per_pair).sum() / weights.sum().clamp_min(_EPS)
 
 
+def marginal_divergence(real_resp: Tensor, fake_resp: Tensor, measure: str = "mi") -> Tensor:
+    """L_xx (papers/002 Eq. 5): how far the responsibilities C gives real data are from those of generated data.
+
+    Real and generated samples are not paired, so (unlike L_xz) the comparison is between the two batches'
+    distributions over components, p_real = mean_i C(x_i) and p_fake = mean_j C(x^_j). ``mi``: the mutual
+    information between C's output and whether its input was real or generated (each half the time), which
+    is exactly JS(p_real, p_fake); it is 0 when C cannot tell the sources apart. ``js``: the same number.
+    ``kl``: KL(p_fake || p_real), large when real data leave out a component that generated data use.
+
+    Example:
+        >>> even, one = torch.full((4, 2), 0.5), torch.tensor([[1.0, 0.0]]).expand(4, 2)
+        >>> float(marginal_divergence(even, even))
+        0.0
+        >>> round(float(marginal_divergence(one, even, "kl")), 3)  # 0.5 log(0.5 / 1) + 0.5 log(0.5 / 1e-8)
+        8.517
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {MEASURES}. Got {measure!r} instead.")
+    p_real, p_fake = real_resp.mean(0, keepdim=True), fake_resp.mean(0, keepdim=True)
+    if measure == "kl":
+        return kl_divergence(p_fake, p_real)[0]
+    return js_divergence(p_real, p_fake)[0]
+
+
 def responsibility_d_loss(real_logits: Tensor, fake_logits: Tensor, resp: Tensor) -> Tensor:
     """papers/002 Eq. 6 for D, non-saturating: each real x_i is paired with one fake per component.
 

@@ -278,22 +278,25 @@ class ResponsibilityGMGAN(GANMethod):
     real x_i with one fake per component, x^k_i = G(mu_k + A_k eps) (K M fakes, one batched G call), and:
 
     * D minimises Eq. 6 with weights r_ik = C_k(x_i) (:func:`losses.responsibility_d_loss`);
-    * C, in D's step, minimises L_xz (Eq. 4: p(k | z) of the prior, Eq. 3, against C(G(z))) and L_xx
-      (Eq. 5: C of real x_i against C of its fakes, each pair weighted by r_ik as in Eq. 6: without a
-      weight a real image and a fake are independent draws, so their pairing carries no information);
+    * C, in D's step, minimises L_xz (Eq. 4: p(k | z) of the prior, Eq. 3, against C(G(z)), pair by pair)
+      and L_xx (Eq. 5: the responsibilities of the real batch against those of the generated batch, see
+      :func:`losses.marginal_divergence`: a real image and a fake are independent draws, so comparing them
+      pair by pair carries no information; in a first implementation that did, L_xx stayed near 0 and C sent
+      almost every real digit to one component within 300 steps);
     * G and the prior's mu_k, A_k minimise G's side of Eq. 6 plus L_xz (Algorithm 1 lines 13 and 15).
 
     Differences from Algorithm 1, all deliberate: the weights r_ik are constants in G's step (letting G's
     loss train C would teach C to send each real image to whichever component's fakes fool D best, whatever
-    it looks like); L_xz also reaches G, through the same forward pass (InfoGAN's mutual-information term;
-    the paper names only C and the prior); C's losses are weighted by ``weight_xz`` and ``weight_xx``.
+    it looks like); C's losses are weighted by ``weight_xz`` and ``weight_xx``. In G's step L_xz reaches the
+    prior only through p(k | z), C's view of G(z) being a constant, as Algorithm 1 line 15 names C and the
+    prior but not G; ``xz_to_generator=True`` lets it reach G too (InfoGAN's mutual-information term).
     """
 
     d_heads = ("adversarial", "responsibility")
     g_uses_real = True
 
     def __init__(self, prior, G, D, encoding: str = "shared", measure: str = "mi", weight_xz: float = 1.0,
-                 weight_xx: float = 1.0, loss: str = "ns", gp_weight: float = 10.0):
+                 weight_xx: float = 1.0, xz_to_generator: bool = False, loss: str = "ns", gp_weight: float = 10.0):
         super().__init__(prior, G, D, loss, gp_weight)
         if loss != "ns":
             raise ConfigError("responsibility learning weighs the non-saturating loss of Eq. 6; use train.loss 'ns'.")
@@ -304,6 +307,7 @@ class ResponsibilityGMGAN(GANMethod):
         if "responsibility" not in D.heads:
             add_classifier_head(D, "responsibility", prior.K, shared=encoding == "shared")
         self.encoding, self.measure, self.weight_xz, self.weight_xx = encoding, measure, weight_xz, weight_xx
+        self.xz_to_generator = xz_to_generator
 
     def per_component_latents(self, m: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """One latent per component for each of m reals: z (m K, d), row i K + k drawn from component k."""
@@ -333,8 +337,7 @@ class ResponsibilityGMGAN(GANMethod):
         c_fake = torch.softmax(fake_out["responsibility"], 1)  # C(x^k_i), (m K, K)
         adv = losses.responsibility_d_loss(_logit(real_out), _logit(fake_out).view(m, K), r.detach())
         l_xz = losses.consistency_loss(w, c_fake, self.measure)
-        pair_weights = r.detach().reshape(-1)  # r_ik for the pair (x_i, x^k_i)
-        l_xx = losses.consistency_loss(r.repeat_interleave(K, 0), c_fake, self.measure, pair_weights)
+        l_xx = losses.marginal_divergence(r, c_fake, self.measure)
         loss = adv + self.weight_xz * l_xz + self.weight_xx * l_xx
         logs = {"D_real": torch.sigmoid(_logit(real_out)).mean(), "D_fake": torch.sigmoid(_logit(fake_out)).mean(),
                 "L_xz": l_xz, "L_xx": l_xx, "resp_entropy": _entropy(r.mean(0))}
@@ -353,8 +356,10 @@ class ResponsibilityGMGAN(GANMethod):
         finally:
             self.D.requires_grad_(True)
         adv = losses.responsibility_g_loss(_logit(out).view(m, K), r)
-        l_xz = losses.consistency_loss(self.prior.responsibilities(z), torch.softmax(out["responsibility"], 1),
-                                       self.measure)
+        c_fake = torch.softmax(out["responsibility"], 1)
+        if not self.xz_to_generator:
+            c_fake = c_fake.detach()  # L_xz moves mu_k, A_k through p(k | z) only
+        l_xz = losses.consistency_loss(self.prior.responsibilities(z), c_fake, self.measure)
         loss = adv + self.weight_xz * l_xz
         return loss, {"loss_G": loss.detach(), "L_xz_G": l_xz.detach()}
 
@@ -403,8 +408,8 @@ def _build(cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generat
     if cfg.method == "responsibility":
         rc = cfg.responsibility
         G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm)
-        return ResponsibilityGMGAN(prior, G, D, rc.encoding, rc.measure, rc.weight_xz, rc.weight_xx, cfg.train.loss,
-                                   cfg.train.gp_weight)
+        return ResponsibilityGMGAN(prior, G, D, rc.encoding, rc.measure, rc.weight_xz, rc.weight_xx,
+                                   rc.xz_to_generator, cfg.train.loss, cfg.train.gp_weight)
     if sv.mode == "none":
         G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm)
         return UnsupervisedGAN(prior, G, D, cfg.train.loss, cfg.train.gp_weight)
