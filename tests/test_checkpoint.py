@@ -83,3 +83,16 @@ def test_optimizer_state_roundtrip():
         param.pow(2).sum().backward()
         o.step()
     torch.testing.assert_close(p, q)
+
+
+def test_a_run_shared_without_optimiser_state_still_samples(tmp_path):
+    """config.yaml + model.safetensors + state.json are enough for sampling and evaluation."""
+    from gmgan.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "digits", "--steps", "2", "--out", str(run), "--set", "model.width=8",
+                 "--no-progress"]) == 0
+    for f in (run / "checkpoints").glob("step-*/trainer.safetensors"):
+        f.unlink()
+    assert main(["sample", str(run), "--n", "4", "--file", str(tmp_path / "s.png")]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--no-progress"]) == 2  # resuming needs it

@@ -172,8 +172,14 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]]:
-    """(model tensors, trainer tensors, state) of one checkpoint folder, with clear errors if corrupt."""
+def load_checkpoint(
+    path: str | Path, trainer: bool = True
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Any]]:
+    """(model tensors, trainer tensors, state) of one checkpoint folder, with clear errors if corrupt.
+
+    ``trainer=False`` skips the optimiser and RNG states (empty dict): sampling and evaluation need only the
+    weights, so a run shared as config.yaml + model.safetensors + state.json still works.
+    """
     path = Path(path)
     state_file = path / "state.json"
     try:
@@ -191,7 +197,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Tens
         raise CheckpointError(
             f"{path} was written by a newer gmgan (format version {state['version']}); upgrade gmgan to read it."
         )
-    return load_tensors(path / "model.safetensors"), load_tensors(path / "trainer.safetensors"), state
+    return load_tensors(path / "model.safetensors"), load_tensors(path / "trainer.safetensors") if trainer else {}, state
 
 
 def load_tensors(path: str | Path) -> dict[str, Tensor]:

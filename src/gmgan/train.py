@@ -66,7 +66,7 @@ def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, G
     path = ckpt.latest_checkpoint(run_dir)
     if path is None:
         raise CheckpointError(f"{run_dir} has no checkpoint yet. Train it first (gmgan train --out {run_dir}).")
-    model, _, state = ckpt.load_checkpoint(path)
+    model, _, state = ckpt.load_checkpoint(path, trainer=False)
     method = build_method(cfg, tuple(state["data_shape"]), num_classes=state.get("num_classes"),
                           class_names=state.get("class_names"))
     for name in ("G", "D", "prior"):
