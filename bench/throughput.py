@@ -1,5 +1,6 @@
 """Training throughput of every method with the same networks on 28x28 images: the GAN baseline, GM-GAN
-(static, dynamic), the supervised variants (binary, K+1, AC-GAN) and GAEL's encoder head on the GAN.
+(static, dynamic), the supervised variants (binary, K+1, AC-GAN), GAEL's encoder head on the GAN and the
+responsibility model (C shared with D or separate).
 
 The paper's MNIST setting (preset ``mnist``: DCGAN width 64, b_D=64, b_G=128, d=100). Models are timed in
 interleaved rounds in one process, so machine noise hits them alike, and the figures are reported as ratios
@@ -34,6 +35,10 @@ MODELS = {
     "sup. GM-GAN": {"method": "gmgan", "supervision": {"mode": "binary"}},
     "K+1 GM-GAN dyn.": {"method": "gmgan", "supervision": {"mode": "k+1"}, "prior": {"learnable": True}},
     "AC-GAN": {"method": "acgan"},
+    # papers/002: K = 10 fakes per real in each step (b_D * K through G and D), C on D's trunk or its own
+    "responsibility, C shared": {"method": "responsibility", "prior": {"learnable": True}},
+    "responsibility, C separate": {"method": "responsibility", "prior": {"learnable": True},
+                                   "responsibility": {"encoding": "separate"}},
 }
 
 
@@ -78,25 +83,28 @@ def main() -> None:
     cfg = make_config("mnist")
     images_per_step = cfg.train.n_critic * cfg.train.b_D
     base = statistics.median(times["GAN"])
+    base_dyn = statistics.median(times["GM-GAN dynamic"])
     result = {
         "command": f"python bench/throughput.py --steps {args.steps} --rounds {args.rounds} --device {args.device}",
-        "note": "time_ratio_to_gan: median round time over the GAN's, measured in the same interleaved run",
+        "note": "time_ratio_to_gan (_to_gmgan_dynamic): median round time over the GAN's (the dynamic GM-GAN's), "
+                "measured in the same interleaved run",
         "machine": {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
                     "processor": platform.processor() or platform.machine(), "device": args.device},
         "setting": {"preset": "mnist", "image": "1x28x28", "b_D": cfg.train.b_D, "b_G": cfg.train.b_G,
                     "latent_dim": cfg.prior.latent_dim, "K": cfg.prior.K, "width": cfg.model.width},
         "models": {},
     }
-    print(f"{'model':16s} {'images/s':>10s} {'steps/s':>8s} {'time vs GAN':>12s} {'prior ms/step':>14s}")
+    print(f"{'model':27s} {'images/s':>10s} {'steps/s':>8s} {'time vs GAN':>12s} {'vs GM-GAN dyn.':>15s} "
+          f"{'prior ms/step':>14s}")
     for name, ts in times.items():
         med = statistics.median(ts)
         entry = {"images_per_s": images_per_step * args.steps / med, "steps_per_s": args.steps / med,
-                 "time_ratio_to_gan": med / base, "round_seconds": ts,
+                 "time_ratio_to_gan": med / base, "time_ratio_to_gmgan_dynamic": med / base_dyn, "round_seconds": ts,
                  "prior_ms_per_step": prior_ms[name], "prior_share_of_step": prior_ms[name] / 1000 / (med / args.steps)}
         result["models"][name] = entry
         ratio = entry["time_ratio_to_gan"]
-        print(f"{name:16s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {ratio:12.3f} "
-              f"{prior_ms[name]:14.3f}")
+        print(f"{name:27s} {entry['images_per_s']:10.1f} {entry['steps_per_s']:8.2f} {ratio:12.3f} "
+              f"{entry['time_ratio_to_gmgan_dynamic']:15.3f} {prior_ms[name]:14.3f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"written to {args.out}")

@@ -197,7 +197,8 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path} was written by a newer gmgan (format version {state['version']}); upgrade gmgan to read it."
         )
-    return load_tensors(path / "model.safetensors"), load_tensors(path / "trainer.safetensors") if trainer else {}, state
+    trainer_tensors = load_tensors(path / "trainer.safetensors") if trainer else {}
+    return load_tensors(path / "model.safetensors"), trainer_tensors, state
 
 
 def load_tensors(path: str | Path) -> dict[str, Tensor]:

@@ -110,3 +110,31 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
+
+
+def save_confusion(table: np.ndarray, path: str | Path, title: str = "", class_names: Sequence[str] | None = None,
+                   order: Sequence[int] | None = None) -> Path:
+    """Heat map of a (clusters, classes) count table, clusters reordered by ``order`` (e.g. their matched class)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(order) if order is not None else list(range(table.shape[0]))
+    t = table[rows]
+    fig, ax = plt.subplots(figsize=(0.45 * t.shape[1] + 2, 0.45 * t.shape[0] + 1.5))
+    ax.imshow(t / np.maximum(t.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    for i in range(t.shape[0]):
+        for j in range(t.shape[1]):
+            if t[i, j]:
+                ax.text(j, i, str(t[i, j]), ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(t.shape[1]), list(class_names) if class_names else [str(j) for j in range(t.shape[1])],
+                  fontsize=7)
+    ax.set_yticks(range(t.shape[0]), [str(r) for r in rows], fontsize=7)
+    ax.set_xlabel("true class")
+    ax.set_ylabel("cluster")
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
