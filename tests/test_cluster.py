@@ -27,7 +27,7 @@ def test_acc_is_one_for_any_relabelling_and_matches_brute_force():
     for _ in range(5):
         perm = rng.permutation(5)
         assert cl.clustering_accuracy(y, perm[y]) == 1.0
-    for trial in range(20):
+    for _ in range(20):
         y = rng.randint(0, 4, 30)
         c = rng.randint(0, 4, 30)
         assert cl.clustering_accuracy(y, c) == pytest.approx(brute_force_acc(y, c))
