@@ -1,0 +1,78 @@
+"""The MNIST clustering table (GM-GAN's Table 3 at our scale): baselines and the three model routes, 3 seeds.
+
+Runs ``gmgan cluster`` for every row, then writes docs/results/cluster-mnist.json (per route: acc, nmi, ari per
+seed and their mean, std and best, per split; CPU seconds per seed) and prints the markdown table.
+
+    python bench/cluster_mnist.py --data-dir ../shared/data/mnist --out runs/cluster \\
+        --route "GM-GAN classifier=runs/i6/mnist-gmgan:classifier" \\
+        --route "GAEL mixture=runs/i6/mnist-gael:mixture" \\
+        --route "responsibility=runs/i6/mnist-resp:responsibility"
+
+Model rows use RUN, RUN-s1 and RUN-s2 for seeds 0, 1, 2 (``gmgan cluster --seeds`` trains the missing ones).
+Baseline rows (k-means and a Gaussian mixture on pixels and on 50 principal components) need only the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BASELINE_ROWS = {"k-means (pixels)": "kmeans", "GMM, diagonal (pixels)": "gmm", "k-means (PCA 50)": "pca-kmeans",
+                 "GMM (PCA 50)": "pca-gmm"}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--out", type=Path, default=Path("runs/cluster"))
+    ap.add_argument("--route", action="append", default=[], metavar="LABEL=RUN:METHOD[@SEEDS]")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--baselines", default=",".join(BASELINE_ROWS.values()))
+    ap.add_argument("--json", type=Path, default=Path("docs/results/cluster-mnist.json"))
+    ap.add_argument("--skip-existing", action="store_true", help="reuse OUT/<row>/cluster.json when present")
+    args = ap.parse_args()
+
+    rows: list[tuple[str, list[str]]] = []
+    for label, method in BASELINE_ROWS.items():
+        if method in args.baselines.split(","):
+            rows.append((label, ["--dataset", "mnist", "--method", method]))
+    for spec in args.route:  # LABEL=RUN:METHOD, optionally @SEEDS (e.g. @0 for a single-seed row)
+        label, _, rest = spec.partition("=")
+        rest, _, seeds = rest.partition("@")
+        run, _, method = rest.rpartition(":")
+        rows.append((label, [run, "--method", method, *(["--seeds", seeds] if seeds else [])]))
+    result: dict = {"command": " ".join(sys.argv), "seeds": args.seeds, "routes": {}}
+    for label, cmd in rows:
+        out = args.out / label.replace(" ", "_").replace("(", "").replace(")", "").replace(",", "")
+        if not (args.skip_existing and (out / "cluster.json").is_file()):
+            seeds = [] if "--seeds" in cmd else ["--seeds", args.seeds]
+            full = [sys.executable, "-m", "gmgan", "cluster", *cmd, *seeds, "--data-dir", args.data_dir,
+                    "--out", str(out)]
+            print("$", " ".join(full), flush=True)
+            if subprocess.call(full):
+                print(f"{label}: failed", flush=True)
+                continue
+        c = json.loads((out / "cluster.json").read_text())
+        cpu = {s: round(r["fit_cpu_seconds"] + sum(v for k, v in r.items() if k.endswith("_assign_cpu_seconds")), 1)
+               for s, r in c["seeds"].items()}
+        result["routes"][label] = {"gmgan_cluster_args": cmd, "summary": c["summary"], "cpu_seconds": cpu,
+                                   "fit": {s: r["fit"] for s, r in c["seeds"].items()}}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+    print("\n| method | split | ACC mean +- std (best) | NMI mean +- std | ARI mean +- std | CPU s per seed |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, r in result["routes"].items():
+        for split, m in r["summary"].items():
+            cpu = sum(r["cpu_seconds"].values()) / len(r["cpu_seconds"])
+            print(f"| {label} | {split} | {m['acc']['mean']:.4f} +- {m['acc']['std']:.4f} ({m['acc']['best']:.4f}) | "
+                  f"{m['nmi']['mean']:.4f} +- {m['nmi']['std']:.4f} | {m['ari']['mean']:.4f} +- {m['ari']['std']:.4f} "
+                  f"| {cpu:.0f} |")
+    print(f"written {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
