@@ -206,7 +206,7 @@ def test_responsibility_run_end_to_end_cli(tmp_path):
     folder.mkdir()
     for i in range(3):
         Image.fromarray((np.random.RandomState(i).rand(20, 20) * 255).astype(np.uint8)).save(folder / f"{i}.png")
-    assert main(["assign", str(run), "--images", str(folder), "--out", str(tmp_path / "a.csv")]) == 0
+    assert main(["assign", str(run), str(folder), "--out", str(tmp_path / "a.csv")]) == 0
     assert len(list(csv.DictReader((tmp_path / "a.csv").open()))) == 3
     # a GAN has no mixture to interpolate: one clear message
     gan = tmp_path / "gan"

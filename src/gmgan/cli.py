@@ -361,6 +361,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from gmgan.train import load_trained
 
     cfg, method, step = load_trained(args.run, args.device or "cpu")
+    args.images = args.images or args.images_opt
     if args.images:
         shape: tuple[int, ...] = method.G.out_shape  # type: ignore[assignment]
         if len(shape) != 3:
@@ -768,11 +769,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("assign", help="soft and hard assignment of images to the components: CSV + summary",
                        formatter_class=fmt, epilog="examples:\n  gmgan assign runs/resp --split test      "
                        "# the run's test images, by its consistency module C\n"
-                       "  gmgan assign runs/resp --images my_digits/     # a folder of images (or .npy, IDX)\n"
+                       "  gmgan assign runs/resp my_digits/              # a folder of images (or .npy, IDX)\n"
                        "  gmgan assign runs/gael --route fitted          # GAEL: codes -> fitted mixture")
     p.add_argument("run", metavar="RUN_DIR")
-    p.add_argument("--images", metavar="PATH", help="a folder of images, a .npy array or an IDX file (default: the "
-                   "run's own data)")
+    p.add_argument("images", metavar="IMAGES", nargs="?", help="a folder of images, a .npy array or an IDX file "
+                   "(default: the run's own data, --split)")
+    p.add_argument("--images", dest="images_opt", metavar="PATH", help=argparse.SUPPRESS)
     p.add_argument("--split", choices=["train", "test"], default="test", help="split of the run's data")
     p.add_argument("--route", choices=["auto", "responsibility", "fitted"], default="auto",
                    help="C(x) of a responsibility run, or the mixture of gmgan fit-prior on the image codes "
