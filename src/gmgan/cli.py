@@ -134,7 +134,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise GmganError("gmgan train needs --out RUN_DIR, the folder the run is written to.")
     cfg = build_train_config(args)
     result = Trainer(cfg, args.out, resume=args.resume, progress=not args.no_progress).fit()
-    _print_outputs(result)
+    if result.get("rank", 0) == 0:  # under torchrun, rank 0 reports
+        _print_outputs(result)
     return 0
 
 

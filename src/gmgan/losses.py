@@ -42,16 +42,18 @@ def wgan_g_loss(fake_scores: Tensor) -> Tensor:
 
 
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
+    t: Tensor | None = None,
 ) -> Tensor:
-    """E (||grad_xhat D(xhat)||_2 - 1)^2 at xhat = t x + (1 - t) G(z), t ~ U[0, 1] per sample.
+    """E (||grad_xhat D(xhat)||_2 - 1)^2 at xhat = t x + (1 - t) G(z), t ~ U[0, 1] per sample (or the given t).
 
     Example:
         >>> w = torch.tensor([3.0, 4.0])  # a linear critic with gradient norm 5 everywhere
         >>> float(gradient_penalty(lambda x: x @ w, torch.zeros(8, 2), torch.ones(8, 2)))
         16.0
     """
-    t = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator, device=real.device)
+    if t is None:
+        t = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator, device=real.device)
     xhat = (t * real + (1 - t) * fake.detach()).requires_grad_(True)
     scores = critic(xhat)
     (grad,) = torch.autograd.grad(scores.sum(), xhat, create_graph=True)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from gmgan import losses
 from gmgan.config import RunConfig
+from gmgan.distributed import SINGLE, Context, local_slice
 from gmgan.errors import ConfigError
 from gmgan.nets import Discriminator, add_classifier_head, add_encoder_head, build_nets
 from gmgan.priors import Prior, build_prior
@@ -46,6 +47,9 @@ class GANMethod(nn.Module):
     d_heads: tuple[str, ...] = ("adversarial",)  # D's heads the losses read
     encoder_weight = 0.0  # lambda of GAEL's Eq. 4 when D has an ``encoder`` head (see :meth:`with_encoder`)
     encoder_per_dimension = True  # lambda multiplies Eq. 2 divided by the latent dimension
+    # data-parallel training: each step's arguments hold the global batch, every random draw is made for the
+    # global batch (same seeds on every rank) and this rank keeps its slice (see gmgan.distributed)
+    ctx: Context = SINGLE
 
     def __init__(self, prior: Prior, G: nn.Module, D: Discriminator, loss: str = "ns", gp_weight: float = 10.0):
         super().__init__()
@@ -106,7 +110,10 @@ class GANMethod(nn.Module):
         with torch.no_grad():  # the prior and G are constants here
             k = self.fake_components(labels, generator)
             z, k = self.prior.sample(real.shape[0], component=k, generator=generator)
+            z, k = self._local(z), self._local(k)
             fake = self.G(z)
+        real = self._local(real)
+        labels = self._local(labels) if labels is not None else None
         real_out = self.D(real, heads=self.d_heads)
         fake_out = self.D(fake, heads=self.d_heads + (("encoder",) if self.encoder_weight else ()))
         loss, logs = self.d_loss(real_out, fake_out, labels, k, real, fake, generator)
@@ -125,6 +132,7 @@ class GANMethod(nn.Module):
                real: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Generator loss on b_G generated samples (Algorithm 1, lines 18-26). ``real``: see g_uses_real."""
         z, k = self.prior.sample(b_G, generator=generator)  # differentiable in mu_k, A_k when learnable
+        z, k = self._local(z), self._local(k)
         self.D.requires_grad_(False)  # no weight gradients for D in G's step: a third less backward work
         try:
             loss, logs = self.g_loss(self.D(self.G(z), heads=self.d_heads), k)
@@ -141,10 +149,16 @@ class GANMethod(nn.Module):
         """G's loss from D's heads' outputs on G(z), z from components k."""
         raise NotImplementedError
 
+    def _local(self, t: Tensor) -> Tensor:
+        """This rank's rows of a global-batch tensor (all of it in a single process)."""
+        return local_slice(t, self.ctx)
+
     def _wgan_d_loss(self, real_scores: Tensor, fake_scores: Tensor, real: Tensor, fake: Tensor, critic,
                      generator: torch.Generator | None) -> tuple[Tensor, dict[str, Tensor]]:
         wasserstein = losses.wgan_d_loss(real_scores, fake_scores)
-        gp = losses.gradient_penalty(critic, real, fake, generator)
+        shape = (real.shape[0] * self.ctx.world_size, *([1] * (real.dim() - 1)))  # the global batch's draws
+        t = self._local(torch.rand(shape, generator=generator, device=real.device))
+        gp = losses.gradient_penalty(critic, real, fake, t=t)
         return wasserstein + self.gp_weight * gp, {"W_estimate": -wasserstein, "gradient_penalty": gp}
 
 
@@ -327,11 +341,12 @@ class ResponsibilityGMGAN(GANMethod):
         return torch.softmax(torch.cat(logits), 1)
 
     def d_step(self, real, labels=None, generator=None):
-        K, m = self.prior.K, real.shape[0]
         with torch.no_grad():
-            z, _ = self.per_component_latents(m, generator)
+            z, _ = self.per_component_latents(real.shape[0], generator)  # the global batch's latents
+            real, z = self._local(real), self._local(z)
             fake = self.G(z)
             w = self.prior.responsibilities(z)  # Eq. 3, (m K, K)
+        K, m = self.prior.K, real.shape[0]
         real_out, fake_out = self.D(real, heads=self.d_heads), self.D(fake, heads=self.d_heads)
         r = torch.softmax(real_out["responsibility"], 1)  # C(x_i), (m, K)
         c_fake = torch.softmax(fake_out["responsibility"], 1)  # C(x^k_i), (m K, K)
@@ -346,10 +361,11 @@ class ResponsibilityGMGAN(GANMethod):
     def g_step(self, b_G, generator=None, real=None):
         if real is None:
             raise ConfigError("responsibility learning pairs generated samples with real ones; g_step needs real.")
+        z, _ = self.per_component_latents(real.shape[0], generator)  # differentiable in mu_k, A_k
+        real, z = self._local(real), self._local(z)
         K, m = self.prior.K, real.shape[0]
         with torch.no_grad():
             r = torch.softmax(self.D(real, heads=("responsibility",))["responsibility"], 1)
-        z, _ = self.per_component_latents(m, generator)  # differentiable in mu_k, A_k
         self.D.requires_grad_(False)
         try:
             out = self.D(self.G(z), heads=self.d_heads)

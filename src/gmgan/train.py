@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gmgan import checkpoint as ckpt
+from gmgan import distributed as dist_
 from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml
 from gmgan.data import BatchSampler, Dataset, load_from_config
 from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
@@ -81,17 +82,23 @@ class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
                  dataset: Dataset | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.cfg, self.progress = cfg, progress
+        self.cfg = cfg
         self.start_step = 0
-        resume_from = self._prepare_run_dir(resume)
         t = cfg.train
+        self.ctx = dist_.from_environment(t.device)  # torchrun: one process per device, rank 0 writes files
+        dist_.check_divisible(self.ctx, b_D=t.b_D, b_G=t.b_G)
+        self.progress = progress and self.ctx.is_main
+        resume_from = self._prepare_run_dir(resume)
         self.device = resolve_device(t.device)
+        if self.ctx.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.ctx.local_rank)
         self.data = dataset or load_from_config(cfg.data, seed=t.seed)
         if len(self.data) == 0:
             raise GmganError(f"The dataset {cfg.data.name!r} is empty. Check --data-dir and the split.")
         torch.manual_seed(t.seed)  # only for modules that draw at construction; the loop uses explicit generators
         self.method = build_method(cfg, self.data.shape, torch.Generator().manual_seed(t.seed),
                                    self.data.num_classes, self.data.class_names).to(self.device)
+        self.method.ctx = self.ctx
         self.x = self.data.x.to(self.device)
         self.y = self.data.y.to(self.device) if self.data.y is not None else None
         betas = (t.beta1, t.beta2)
@@ -105,6 +112,15 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- set-up
     def _prepare_run_dir(self, resume: bool) -> Path | None:
+        if not self.ctx.is_main:  # rank 0 checks and writes the folder; the others read it once it has
+            dist_.barrier(self.ctx)
+            return ckpt.latest_checkpoint(self.run_dir) if resume else None
+        try:
+            return self._prepare_run_dir_main(resume)
+        finally:
+            dist_.barrier(self.ctx)
+
+    def _prepare_run_dir_main(self, resume: bool) -> Path | None:
         check_writable(self.run_dir)
         config_path = self.run_dir / "config.yaml"
         if not resume:
@@ -128,6 +144,8 @@ class Trainer:
         return ckpt.latest_checkpoint(self.run_dir)
 
     def _tensorboard(self) -> Any:
+        if not self.ctx.is_main:
+            return None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is a dependency, but a trimmed install should still train
@@ -152,23 +170,31 @@ class Trainer:
             if done % t.log_every == 0 or done == t.steps:
                 self._check_finite(finite, done)
                 elapsed = time.perf_counter() - tick
+                sums = dist_.average_scalars(sums, self.ctx)  # the mean over ranks
                 record = {k: float(v) / (done - last_logged) for k, v in sums.items()}
                 record["images_per_s"] = (done - last_logged) * t.n_critic * t.b_D / max(elapsed, 1e-9)
-                self._log(done, record)
+                if self.ctx.is_main:
+                    self._log(done, record)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k in ("loss_D", "loss_G")})
                 sums, tick, last_logged = {}, time.perf_counter(), done
-            if t.sample_every and done % t.sample_every == 0 and done != t.steps:
+            if t.sample_every and done % t.sample_every == 0 and done != t.steps and self.ctx.is_main:
                 self.write_samples(done)
             if (t.checkpoint_every and done % t.checkpoint_every == 0) or done == t.steps:
                 self._check_finite(finite, done)
                 self.save(done)
         bar.close()
-        outputs: dict[str, Any] = self.write_samples(t.steps, final=True)
-        if self.data.grid is not None:
-            outputs["toy_metrics"] = self.toy_metrics()
-        if self.writer is not None:
-            self.writer.close()
         latest = ckpt.latest_checkpoint(self.run_dir)
+        if not self.ctx.is_main:
+            dist_.shutdown(self.ctx)
+            return {"run_dir": str(self.run_dir), "step": t.steps, "checkpoint": str(latest), "rank": self.ctx.rank}
+        try:
+            outputs: dict[str, Any] = self.write_samples(t.steps, final=True)
+            if self.data.grid is not None:
+                outputs["toy_metrics"] = self.toy_metrics()
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            dist_.shutdown(self.ctx)
         return {"run_dir": str(self.run_dir), "step": t.steps, "checkpoint": str(latest), **outputs}
 
     def toy_metrics(self, n: int = 10_000) -> dict[str, float]:
@@ -186,9 +212,10 @@ class Trainer:
         for _ in range(t.n_critic):
             idx = self.sampler.next(t.b_D).to(self.device)
             labels = self.y[idx] if self.y is not None and m.uses_labels else None
-            loss_D, logs_D = m.d_step(self.x[idx], labels, self.latent_gen)
+            loss_D, logs_D = m.d_step(self.x[idx], labels, self.latent_gen)  # the global batch; m slices it
             self.opt_D.zero_grad(set_to_none=True)
             loss_D.backward()
+            dist_.average_gradients(list(m.D.parameters()), self.ctx)
             self.opt_D.step()
         if m.g_uses_real:  # G's loss pairs fakes with the last real batch (responsibility learning)
             loss_G, logs_G = m.g_step(t.b_G, self.latent_gen, real=self.x[idx])
@@ -196,10 +223,12 @@ class Trainer:
             loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
+        dist_.average_gradients(m.generator_parameters(), self.ctx)
         self.opt_G.step()
         return {**logs_D, **logs_G}
 
     def _check_finite(self, finite: torch.Tensor, step: int) -> None:
+        finite = dist_.average_scalars({"finite": finite.float()}, self.ctx)["finite"] == 1  # all ranks agree
         if bool(finite):
             return
         last = ckpt.latest_checkpoint(self.run_dir)
@@ -220,6 +249,22 @@ class Trainer:
     # ------------------------------------------------------------------------------- checkpoints
     def save(self, step: int) -> Path:
         m = self.method
+        if self.ctx.enabled:  # identical weights on every rank, BatchNorm statistics averaged, rank 0 writes
+            dist_.average_buffers(m, self.ctx)
+            gap = dist_.max_divergence(m, self.ctx)
+            if gap > 1e-4:
+                raise GmganError(f"The processes' weights differ by up to {gap:.3g} at step {step}: they no longer "
+                                 "train one model. Report this with your torchrun command.")
+            if not self.ctx.is_main:
+                dist_.barrier(self.ctx)
+                return self.run_dir / "checkpoints" / f"step-{step:08d}"
+        try:
+            return self._save_main(step)
+        finally:
+            dist_.barrier(self.ctx)
+
+    def _save_main(self, step: int) -> Path:
+        m = self.method
         model = {**ckpt.prefixed("G", m.G.state_dict()), **ckpt.prefixed("D", m.D.state_dict()),
                  **ckpt.prefixed("prior", m.prior.state_dict())}
         for name, value in model.items():
@@ -231,14 +276,15 @@ class Trainer:
         sampler_tensors, sampler_info = self.sampler.state()
         trainer = {**ckpt.prefixed("opt_G", opt_G), **ckpt.prefixed("opt_D", opt_D),
                    **ckpt.prefixed("sampler", sampler_tensors), "rng.latent": self.latent_gen.get_state()}
-        state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape),
+        state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape), "world_size": self.ctx.world_size,
                  "num_classes": self.data.num_classes, "class_names": self.data.class_names, "opt_G": info_G,
                  "opt_D": info_D, "sampler": sampler_info}
         return ckpt.save_checkpoint(self.run_dir, step, model, trainer, state, self.cfg.train.keep_checkpoints)
 
     def _load(self, path: Path | None) -> None:
         if path is None:  # a run killed before its first checkpoint starts again from step 0
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+            if self.ctx.is_main:
+                (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
             return
         model, trainer, state = ckpt.load_checkpoint(path)
         m = self.method
@@ -252,7 +298,8 @@ class Trainer:
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"The trainer state in {path} is incomplete or from another model ({exc}).") from exc
         self.start_step = int(state["step"])
-        self._truncate_metrics(self.start_step)
+        if self.ctx.is_main:
+            self._truncate_metrics(self.start_step)
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from: they will be written again."""
