@@ -635,13 +635,13 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         from gmgan.train import load_run_config
 
         d = load_run_config(args.run).data
-        name, data_dir, size = d.name, args.data_dir or d.data_dir, d.image_size
+        name, data_dir, size, channels = d.name, args.data_dir or d.data_dir, d.image_size, d.channels
     elif args.dataset:
-        name, data_dir, size = args.dataset, args.data_dir, args.image_size
+        name, data_dir, size, channels = args.dataset, args.data_dir, args.image_size, None
     else:
         raise GmganError("Name the data: gmgan train-classifier RUN_DIR, or --dataset NAME [--data-dir DIR].")
-    train = load_dataset(name, data_dir, "train", image_size=size)
-    test = load_dataset(name, data_dir, "test", image_size=size)
+    train = load_dataset(name, data_dir, "train", image_size=size, channels=channels)
+    test = load_dataset(name, data_dir, "test", image_size=size, channels=channels)
     clf = get_classifier(train, test, Path(args.cache_dir) if args.cache_dir else None, retrain=args.retrain,
                          steps=args.classifier_steps, device=args.device or "cpu", progress=True)
     info = clf.info
@@ -828,7 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt, epilog="examples:\n  gmgan train-classifier runs/mnist\n"
                        "  gmgan train-classifier --dataset mnist --data-dir ../shared/data/mnist --retrain")
     p.add_argument("run", metavar="RUN_DIR", nargs="?", help="use this run's dataset")
-    p.add_argument("--dataset", help="dataset name instead of a run (digits, mnist, fashion-mnist)")
+    p.add_argument("--dataset", help="dataset name instead of a run (digits, mnist, fashion-mnist, cifar10, ...)")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--image-size", type=int, help="resize images to this size (as the run does)")
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps (default 1500)")

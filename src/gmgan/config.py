@@ -19,7 +19,7 @@ from gmgan.losses import LOSSES, MEASURES
 from gmgan.nets import IMAGE_SIZES
 from gmgan.priors import COVARIANCES
 
-DATASETS = ("toy-grid3", "toy-grid5", "digits", "mnist", "fashion-mnist")
+DATASETS = ("toy-grid3", "toy-grid5", "digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "folder")
 METHODS = ("gan", "gmgan", "acgan", "responsibility")
 SUPERVISION = ("none", "binary", "k+1")
 
@@ -30,7 +30,8 @@ class DataConfig:
     data_dir: str | None = None  # folder with the IDX files (mnist, fashion-mnist); None = not needed
     split: str = "train"  # "train" or "test" (IDX datasets and digits)
     n_samples: int = 5000  # toy grids: training points (GM-GAN Section 4.1 uses 5,000)
-    image_size: int | None = None  # resize square images to this size; None = native (digits 8, MNIST 28)
+    image_size: int | None = None  # resize (shorter side, centre crop) to this size; None = native (folder: 64)
+    channels: int | None = None  # 1 (grayscale) or 3 (RGB); None = the dataset's own
     classes: str | None = None  # keep only these classes, e.g. "3,5,8" (relabelled 0..n-1 in that order)
     imbalance: str | None = None  # training-set class counts, e.g. "dominant=1,others=1000" (see data.py)
 
@@ -296,7 +297,9 @@ def validate_config(cfg: RunConfig) -> None:
     d, p, m, t = cfg.data, cfg.prior, cfg.model, cfg.train
     _require(cfg.method in METHODS, f"method must be one of {METHODS}. Got {cfg.method!r} instead.")
     _require(d.name in DATASETS, f"data.name must be one of {DATASETS}. Got {d.name!r} instead.")
-    _require(d.split in ("train", "test"), f"data.split must be 'train' or 'test'. Got {d.split!r} instead.")
+    _require(d.split in ("train", "test") or (d.split == "unlabeled" and d.name == "stl10"),
+             f"data.split must be 'train' or 'test' ('unlabeled' for stl10). Got {d.split!r} instead.")
+    _require(d.channels in (None, 1, 3), f"data.channels must be 1, 3 or null. Got {d.channels!r} instead.")
     _require(d.n_samples >= 1, f"data.n_samples must be >= 1. Got {d.n_samples} instead.")
     _require(
         d.image_size is None or d.image_size in IMAGE_SIZES,

@@ -177,8 +177,11 @@ def load_dataset(
     n_samples: int = 5000,
     image_size: int | None = None,
     seed: int = 0,
+    channels: int | None = None,
 ) -> Dataset:
-    """Load a dataset by name (see the module docstring). Toy points are drawn with ``seed``."""
+    """Load a dataset by name (see the module docstring). Toy points are drawn with ``seed``.
+
+    ``channels`` (1 or 3) converts colour images to grayscale or the reverse; None keeps the dataset's own."""
     if name in TOY_GRIDS:
         grid = TOY_GRIDS[name]
         # the test split is a fresh draw from the same distribution
@@ -200,7 +203,40 @@ def load_dataset(
         if y.numel() and (y.min() < 0 or y.max() > 9):
             raise DataError(f"labels in {data_dir} must be 0-9 for {name}; found {int(y.min())}..{int(y.max())}.")
         return Dataset(name, x, y, 10)
+    if name in ("cifar10", "cifar100", "stl10", "folder"):
+        return _load_real(name, data_dir, split, image_size, channels)
     raise DataError(f"Unknown dataset {name!r}.")
+
+
+def _load_real(name: str, data_dir: str | Path | None, split: str, image_size: int | None,
+               channels: int | None) -> Dataset:
+    """CIFAR-10/100, STL-10 and image folders (gmgan.datasets), as float images in [-1, 1]."""
+    from gmgan import datasets as ds
+
+    names: list[str] | None = None
+    labels: np.ndarray | None
+    if name in ("cifar10", "cifar100"):
+        if split not in ("train", "test"):
+            raise DataError(f"{name} has the splits train and test. Got {split!r}.")
+        images, labels, names = ds.load_cifar(name, data_dir, split)
+    elif name == "stl10":
+        if split not in ("train", "test", "unlabeled"):
+            raise DataError(f"stl10 has the splits train, test and unlabeled. Got {split!r}.")
+        images, labels = ds.load_stl10(data_dir, split)
+    else:  # a folder: 90% train, 10% test, split by a fixed permutation of the sorted files
+        if split not in ("train", "test"):
+            raise DataError(f"an image folder has the splits train and test (90/10). Got {split!r}.")
+        size = image_size or 64
+        images, labels, names = ds.load_folder(data_dir, channels or 3, size)
+        order = np.random.RandomState(0).permutation(len(images))
+        cut = max(1, int(0.9 * len(order))) if len(order) > 1 else len(order)
+        idx = np.sort(order[:cut] if split == "train" else order[cut:])
+        images = images[idx]
+        labels = labels[idx] if labels is not None else None
+    x = ds.to_model_range(images, image_size, channels)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64)) if labels is not None else None
+    n_classes = len(names) if names else (int(y.max()) + 1 if y is not None and y.numel() else None)
+    return Dataset(name, x, y, n_classes, None, names)
 
 
 def select_classes(data: Dataset, spec: str) -> Dataset:
@@ -290,7 +326,8 @@ def load_from_config(cfg: Any, seed: int, split: str | None = None, imbalance: b
     """The dataset a run's ``data`` config describes: the named set, then its class subset, then (training
     data only, unless asked otherwise) its imbalance. ``split`` and ``data_dir`` override the config's.
     """
-    data = load_dataset(cfg.name, data_dir or cfg.data_dir, split or cfg.split, cfg.n_samples, cfg.image_size, seed)
+    data = load_dataset(cfg.name, data_dir or cfg.data_dir, split or cfg.split, cfg.n_samples, cfg.image_size, seed,
+                        getattr(cfg, "channels", None))
     if cfg.classes:
         data = select_classes(data, cfg.classes)
     if imbalance and cfg.imbalance:
