@@ -119,6 +119,17 @@ def test_unwritable_run_folder_fails_before_training(tmp_path, toy_cfg):
         Trainer(toy_cfg(), blocker / "run", progress=False)
 
 
+def test_a_full_disk_fails_before_training(tmp_path, toy_cfg, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))  # 1 MB free
+    with pytest.raises(GmganError, match=r"Not enough disk space .* 1 MB free"):
+        Trainer(toy_cfg(), tmp_path / "run", progress=False)
+    assert not list((tmp_path / "run").glob("checkpoints/*"))
+
+
 def test_same_seed_same_numbers(tmp_path, toy_cfg):
     Trainer(toy_cfg(), tmp_path / "a", progress=False).fit()
     Trainer(toy_cfg(), tmp_path / "b", progress=False).fit()

@@ -43,6 +43,20 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_disk_space(run_dir: Path, method: torch.nn.Module, keep: int) -> None:
+    """Fail before training when the disk cannot hold the checkpoints: weights + Adam's two moments, for the
+    ``keep`` kept checkpoints and the one being written, plus 50 MB for logs and samples."""
+    import shutil
+
+    n = sum(t.numel() * t.element_size() for t in [*method.parameters(), *method.buffers()])
+    needed = 3 * n * (keep + 1) + 50 * 2**20
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise GmganError(f"Not enough disk space for {run_dir}: {free / 2**20:.0f} MB free, about "
+                         f"{needed / 2**20:.0f} MB needed for {keep + 1} checkpoints. Free space or choose "
+                         "another --out.")
+
+
 def check_writable(run_dir: Path) -> None:
     """Fail before training if the run folder cannot be written or the disk is nearly full."""
     try:
@@ -99,6 +113,8 @@ class Trainer:
         self.method = build_method(cfg, self.data.shape, torch.Generator().manual_seed(t.seed),
                                    self.data.num_classes, self.data.class_names).to(self.device)
         self.method.ctx = self.ctx
+        if self.ctx.is_main:
+            check_disk_space(self.run_dir, self.method, t.keep_checkpoints)
         self.x = self.data.x.to(self.device)
         self.y = self.data.y.to(self.device) if self.data.y is not None else None
         betas = (t.beta1, t.beta2)
