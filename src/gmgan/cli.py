@@ -1,5 +1,5 @@
 """The ``gmgan`` command: train, sample, evaluate, fit-prior, reconstruct, interpolate, assign, cluster,
-sweep, train-classifier, convert-inception, demo.
+report, sweep, train-classifier, convert-inception, demo.
 
 Conventions every command keeps: ``--out RUN_DIR`` is the run folder, ``--steps``, ``--seed``, ``--resume``,
 ``--preset NAME``, ``--data-dir DIR``. Errors a user can fix print one message, no traceback.
@@ -541,6 +541,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from gmgan.report import write_report
+
+    path = write_report(args.runs, args.out, tsne_n=args.tsne_n)
+    print(f"written {path} (self-contained: open it in any browser, offline); figures as PNG in "
+          f"{path.parent / 'report'}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gmgan.train import Trainer
 
@@ -553,7 +562,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"-> {out}")
     result = Trainer(cfg, out, progress=not args.no_progress).fit()
     _print_outputs(result)
-    print(f"\nnext: gmgan sample {out} --n 20 --component 3 --scale 0.5\n      gmgan evaluate {out}")
+    from gmgan.report import write_report
+
+    report = write_report([out], tsne_n=500)
+    print(f"report           {report}  (open it in a browser)")
+    print(f"\nnext: gmgan sample {out} --n 20 --component 3 --scale 0.5\n      gmgan evaluate {out}   "
+          f"(then gmgan report {out} adds the scores)")
     return 0
 
 
@@ -815,6 +829,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="default RUN_DIR/cluster/METHOD")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.set_defaults(func=cmd_cluster)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of one or more runs (figures inlined)",
+                       formatter_class=fmt, epilog="examples:\n  gmgan report runs/mnist-gmgan            "
+                       "# runs/mnist-gmgan/report.html\n  gmgan report runs/mnist-gan runs/mnist-gmgan --out "
+                       "compare.html   # side by side")
+    p.add_argument("runs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--out", metavar="HTML", help="default RUN_DIR/report.html (the first run's)")
+    p.add_argument("--tsne-n", type=int, default=1000, help="generated samples in the t-SNE (default 1000)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("sweep", help="q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
                        epilog=EPILOG_SWEEP, formatter_class=fmt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,5 +137,86 @@ def save_confusion(table: np.ndarray, path: str | Path, title: str = "", class_n
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_training_curves(records: Sequence[dict], path: str | Path) -> Path:
+    """Every logged quantity of metrics.jsonl against the step: losses first, then D's outputs, then the rest."""
+    plt = _plt()
+    keys = [k for k in records[0] if k != "step" and all(isinstance(r.get(k), int | float) for r in records)]
+    groups = [("losses", [k for k in keys if k.startswith("loss")]),
+              ("discriminator outputs", [k for k in keys if k.startswith("D_")]),
+              ("other", [k for k in keys if not k.startswith(("loss", "D_")) and k != "images_per_s"]),
+              ("throughput (real images/s)", [k for k in keys if k == "images_per_s"])]
+    groups = [(t, ks) for t, ks in groups if ks]
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), squeeze=False)
+    steps = [r["step"] for r in records]
+    for ax, (title, ks) in zip(axes[0], groups, strict=True):
+        for k in ks:
+            ax.plot(steps, [r[k] for r in records], label=k, lw=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_tsne(features: np.ndarray, components: np.ndarray, classes: np.ndarray | None, path: str | Path,
+              seed: int = 0) -> Path:
+    """t-SNE (scikit-learn) of generated samples, coloured by mixture component and, when given, by class."""
+    from sklearn.manifold import TSNE
+
+    plt = _plt()
+    emb = TSNE(2, init="pca", random_state=seed, perplexity=min(30, max(5, len(features) // 4))).fit_transform(
+        np.asarray(features, dtype=np.float32))
+    panels = [("by mixture component", components)] + ([("by the classifier's class", classes)]
+                                                         if classes is not None else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
+    for ax, (title, colour) in zip(axes[0], panels, strict=True):
+        sc = ax.scatter(emb[:, 0], emb[:, 1], c=colour, cmap="tab10" if colour.max() < 10 else "tab20", s=4,
+                        linewidths=0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if colour.max() < 20:
+            ax.legend(*sc.legend_elements(), fontsize=6, loc="best", markerscale=0.7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_class_histogram(generated: Sequence[float], real: Sequence[float] | None, path: str | Path) -> Path:
+    """Share of each class among generated samples (by the classifier), beside the real data's (report Fig. 6)."""
+    plt = _plt()
+    gen = np.asarray(generated, dtype=float)
+    gen = gen / max(gen.sum(), 1e-12)
+    idx = np.arange(len(gen))
+    fig, ax = plt.subplots(figsize=(max(4, 0.45 * len(gen) + 2), 3))
+    width = 0.4 if real is not None else 0.8
+    ax.bar(idx - (width / 2 if real is not None else 0), gen, width, label="generated")
+    if real is not None:
+        r = np.asarray(real, dtype=float)
+        ax.bar(idx + width / 2, r / max(r.sum(), 1e-12), width, label="real", alpha=0.7)
+    ax.set_xticks(idx)
+    ax.set_xlabel("class")
+    ax.set_ylabel("share")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
