@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,14 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/gmgan demo $(if $(OUT),--out $(OUT))
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q src tests
+
+# the report's browser test needs Chromium: installed here when we may (root + apt), else that test is skipped
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  chromium) >/dev/null 2>&1; } || echo "note: Chromium is not installed; the report's browser test is skipped"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

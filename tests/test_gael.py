@@ -162,3 +162,11 @@ def test_fit_prior_sample_evaluate_and_reconstruct_from_the_cli(tmp_path, monkey
     assert rec["n"] == 30 and rec["mse_per_pixel"] > 0
     assert main(["fit-prior", str(run), "--components", "5000"]) == 2
     assert "Cannot fit 5000 components" in capsys.readouterr().err
+
+
+def test_inversion_of_a_run_with_a_learned_prior(tmp_path):
+    """A dynamic prior's draws carry gradients of mu_k; inversion must start from a detached copy."""
+    run = tmp_path / "dyn"
+    assert main(["train", "--preset", "digits", "--dynamic", "--steps", "3", "--out", str(run),
+                 "--set", "model.width=8", "--no-progress"]) == 0
+    assert main(["reconstruct", str(run), "--n", "5", "--inversion-steps", "3", "--no-progress"]) == 0

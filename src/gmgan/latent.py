@@ -74,7 +74,7 @@ def invert(
     try:
         for start in range(0, x.shape[0], batch_size):
             target = x[start : start + batch_size].to(device)
-            z = z0[start : start + batch_size].clone().requires_grad_(True)
+            z = z0[start : start + batch_size].detach().clone().requires_grad_(True)
             opt = torch.optim.Adam([z], lr=lr)
             best, stale, iterations = float("inf"), 0, 0
             for _ in range(steps):
