@@ -136,3 +136,28 @@ def test_same_seed_same_numbers(tmp_path, toy_cfg):
     assert (tmp_path / "a" / "toy_metrics.json").read_text() == (tmp_path / "b" / "toy_metrics.json").read_text()
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_optional_mlflow_logger(tmp_path, toy_cfg, monkeypatch):
+    """train.mlflow logs the config as parameters and every metrics record, through MLflow's own API."""
+    import sys
+    import types
+
+    calls: list = []
+    fake = types.ModuleType("mlflow")
+    for name in ("set_tracking_uri", "start_run", "log_params", "set_tag", "log_metrics", "end_run"):
+        setattr(fake, name, lambda *a, _n=name, **k: calls.append((_n, a, k)))
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    cfg = toy_cfg()
+    cfg.train.mlflow = "file:./mlruns"
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    names = [c[0] for c in calls]
+    assert names[:2] == ["set_tracking_uri", "start_run"] and names[-1] == "end_run"
+    params = next(c[1][0] for c in calls if c[0] == "log_params")
+    assert params["train.steps"] == cfg.train.steps and params["method"] == cfg.method
+    steps = [c[2]["step"] for c in calls if c[0] == "log_metrics"]
+    assert steps == list(range(cfg.train.log_every, cfg.train.steps + 1, cfg.train.log_every))
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # not installed: one clear message before training
+    with pytest.raises(ConfigError, match="pip install 'gmgan\\[mlflow\\]'"):
+        Trainer(cfg, tmp_path / "run2", progress=False)
+    assert not (tmp_path / "run2").exists()  # nothing half-written

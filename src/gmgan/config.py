@@ -102,6 +102,7 @@ class TrainConfig:
     sample_every: int = 500  # steps between sample grids; 0 = only at the end
     checkpoint_every: int = 1000  # steps between checkpoints; one is always written at the end
     keep_checkpoints: int = 2  # older checkpoints are deleted once a newer one is safely on disk
+    mlflow: str | None = None  # also log to MLflow at this tracking URI (e.g. file:./mlruns); needs gmgan[mlflow]
 
 
 @dataclass

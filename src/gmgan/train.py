@@ -30,7 +30,7 @@ from gmgan.viz import save_image_grid, save_scatter_panels
 # options that may change when a run is resumed: training longer, logging or checkpointing differently
 RESUMABLE_CHANGES = {
     "train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
-    "train.device",
+    "train.device", "train.mlflow",
 }
 GRID_SEED_OFFSET = 7919  # the fixed latents of the sample grids come from their own seed
 
@@ -102,6 +102,12 @@ class Trainer:
         self.ctx = dist_.from_environment(t.device)  # torchrun: one process per device, rank 0 writes files
         dist_.check_divisible(self.ctx, b_D=t.b_D, b_G=t.b_G)
         self.progress = progress and self.ctx.is_main
+        if t.mlflow and self.ctx.is_main:  # before anything is written
+            try:
+                import mlflow  # noqa: F401
+            except ImportError as exc:
+                raise ConfigError("train.mlflow is set but MLflow is not installed: pip install 'gmgan[mlflow]' "
+                                  "(or pip install mlflow), or unset train.mlflow.") from exc
         resume_from = self._prepare_run_dir(resume)
         self.device = resolve_device(t.device)
         if self.ctx.enabled and self.device.type == "cuda":
@@ -125,6 +131,7 @@ class Trainer:
         if resume_from is not None:
             self._load(resume_from)
         self.writer = self._tensorboard()
+        self.mlflow = self._mlflow()
 
     # ----------------------------------------------------------------------------------------- set-up
     def _prepare_run_dir(self, resume: bool) -> Path | None:
@@ -158,6 +165,25 @@ class Trainer:
             )
         save_yaml(self.cfg, config_path)
         return ckpt.latest_checkpoint(self.run_dir)
+
+    def _mlflow(self) -> Any:
+        """The mlflow module with a run started for this run folder, or None (train.mlflow unset, or rank > 0)."""
+        uri = self.cfg.train.mlflow
+        if not uri or not self.ctx.is_main:
+            return None
+        import mlflow
+
+        mlflow.set_tracking_uri(uri)
+        mlflow.start_run(run_name=self.run_dir.name)
+        flat: dict[str, Any] = {}
+        for section, values in self.cfg.to_dict().items():
+            if isinstance(values, dict):
+                flat.update({f"{section}.{k}": v for k, v in values.items()})
+            else:
+                flat[section] = values
+        mlflow.log_params(flat)
+        mlflow.set_tag("gmgan.run_dir", str(self.run_dir.resolve()))
+        return mlflow
 
     def _tensorboard(self) -> Any:
         if not self.ctx.is_main:
@@ -209,6 +235,8 @@ class Trainer:
                 outputs["toy_metrics"] = self.toy_metrics()
             if self.writer is not None:
                 self.writer.close()
+            if self.mlflow is not None:
+                self.mlflow.end_run()
         finally:
             dist_.shutdown(self.ctx)
         return {"run_dir": str(self.run_dir), "step": t.steps, "checkpoint": str(latest), **outputs}
@@ -261,6 +289,8 @@ class Trainer:
         if self.writer is not None:
             for key, value in record.items():
                 self.writer.add_scalar(f"train/{key}", value, step)
+        if self.mlflow is not None:
+            self.mlflow.log_metrics(record, step=step)
 
     # ------------------------------------------------------------------------------- checkpoints
     def save(self, step: int) -> Path:
