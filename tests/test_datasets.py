@@ -153,3 +153,27 @@ def test_fuzz_config_values(update):
         make_config("digits", update)
     except ConfigError:
         pass
+
+
+def test_labels_out_of_range_are_named(tmp_path):
+    folder = _cifar10(tmp_path / "c10")
+    bad = {b"labels": [0, 12], b"data": np.zeros((2, 3072), np.uint8)}
+    (folder / "test_batch").write_bytes(pickle.dumps(bad, protocol=2))
+    with pytest.raises(DataError, match="labels must be 0..9; found 0..12"):
+        load_dataset("cifar10", folder, "test")
+    (folder / "test_batch").write_bytes(pickle.dumps(bad, protocol=2)[:-40])  # truncated
+    with pytest.raises(DataError, match="truncated or corrupt|cannot|not a CIFAR"):
+        load_dataset("cifar10", folder, "test")
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    for prefix in ("train", "t10k"):
+        _write_idx(mnist / f"{prefix}-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
+        _write_idx(mnist / f"{prefix}-labels-idx1-ubyte", np.array([3, 11], np.uint8))
+    with pytest.raises(DataError, match="must be 0-9 for mnist; found 3..11"):
+        load_dataset("mnist", mnist, "train")
+
+
+def _write_idx(path, array):
+    codes = {np.dtype(np.uint8): 0x08}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.tobytes())
