@@ -83,7 +83,8 @@ class RunFigures:
             return None
 
     def sections(self) -> dict[str, str]:
-        out: dict[str, str] = {"config": f"<pre>{html.escape(self.config_text)}</pre>"}
+        out: dict[str, str] = {"config": f"<details><summary>config.yaml</summary><pre>"
+                                         f"{html.escape(self.config_text)}</pre></details>"}
         builders = {"curves": self.curves, "samples": self.samples, "sigma": self.sigma,
                     "quality-diversity": self.quality_diversity, "interpolation": self.interpolation,
                     "reconstruction": self.reconstruction, "tsne": self.tsne, "histogram": self.histogram,
@@ -221,7 +222,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 section { margin-bottom: 2.5em; }
 .runs { display: grid; grid-template-columns: repeat(var(--n), minmax(0, 1fr)); gap: 1.5em; }
-img { max-width: 100%; height: auto; border: 1px solid #ddd; margin: 0.2em 0; image-rendering: pixelated; }
+img { width: 100%; max-width: 640px; height: auto; border: 1px solid #ddd; margin: 0.2em 0;
+      image-rendering: pixelated; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 td, th { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
 th { background: #f3f3f3; }
