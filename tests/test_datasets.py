@@ -177,3 +177,23 @@ def _write_idx(path, array):
     codes = {np.dtype(np.uint8): 0x08}
     header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
     path.write_bytes(header + array.tobytes())
+
+
+def test_training_reads_uint8_images_one_batch_at_a_time(tmp_path, monkeypatch):
+    from gmgan.config import make_config
+    from gmgan.data import LazyImages
+    from gmgan.train import Trainer
+
+    monkeypatch.setenv("GMGAN_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray((np.random.RandomState(i).rand(20, 24, 3) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    cfg = make_config("digits", {"data": {"name": "folder", "data_dir": str(folder), "image_size": 16},
+                                 "model": {"width": 8}, "train": {"steps": 2, "b_D": 4, "b_G": 4}})
+    trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    assert isinstance(trainer.data, LazyImages) and trainer.x is None
+    trainer.fit()
+    assert trainer.data._x is None  # never converted whole
+    idx = torch.tensor([3, 0, 7])
+    assert torch.equal(trainer.data.batch(idx), trainer.data.x[idx])  # the same numbers either way

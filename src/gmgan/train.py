@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from gmgan import checkpoint as ckpt
 from gmgan import distributed as dist_
 from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml
-from gmgan.data import BatchSampler, Dataset, load_from_config
+from gmgan.data import BatchSampler, Dataset, LazyImages, load_from_config
 from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
 from gmgan.evaluate.toy import toy_metrics
 from gmgan.methods import GANMethod, build_method
@@ -121,7 +121,8 @@ class Trainer:
         self.method.ctx = self.ctx
         if self.ctx.is_main:
             check_disk_space(self.run_dir, self.method, t.keep_checkpoints)
-        self.x = self.data.x.to(self.device)
+        # small sets live on the device whole; uint8 sets (LazyImages) are converted one batch at a time
+        self.x = None if isinstance(self.data, LazyImages) else self.data.x.to(self.device)
         self.y = self.data.y.to(self.device) if self.data.y is not None else None
         betas = (t.beta1, t.beta2)
         self.opt_D = torch.optim.Adam(self.method.D.parameters(), lr=t.lr, betas=betas)
@@ -256,13 +257,13 @@ class Trainer:
         for _ in range(t.n_critic):
             idx = self.sampler.next(t.b_D).to(self.device)
             labels = self.y[idx] if self.y is not None and m.uses_labels else None
-            loss_D, logs_D = m.d_step(self.x[idx], labels, self.latent_gen)  # the global batch; m slices it
+            loss_D, logs_D = m.d_step(self._real(idx), labels, self.latent_gen)  # the global batch; m slices it
             self.opt_D.zero_grad(set_to_none=True)
             loss_D.backward()
             dist_.average_gradients(list(m.D.parameters()), self.ctx)
             self.opt_D.step()
         if m.g_uses_real:  # G's loss pairs fakes with the last real batch (responsibility learning)
-            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen, real=self.x[idx])
+            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen, real=self._real(idx))
         else:
             loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
         self.opt_G.zero_grad(set_to_none=True)
@@ -270,6 +271,11 @@ class Trainer:
         dist_.average_gradients(m.generator_parameters(), self.ctx)
         self.opt_G.step()
         return {**logs_D, **logs_G}
+
+    def _real(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.x is not None:
+            return self.x[idx]
+        return self.data.batch(idx).to(self.device, non_blocking=True)
 
     def _check_finite(self, finite: torch.Tensor, step: int) -> None:
         finite = dist_.average_scalars({"finite": finite.float()}, self.ctx)["finite"] == 1  # all ranks agree
