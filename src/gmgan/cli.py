@@ -697,14 +697,15 @@ def _fresh_dir(base: Path) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gmgan", description="GANs with Gaussian-mixture latent spaces (GM-GAN and its baselines).",
+        prog="gmgan", description="GANs with Gaussian-mixture latent spaces: GM-GAN, GAEL, responsibility learning "
+        "and their baselines (GAN, WGAN-GP, AC-GAN).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="run 'gmgan COMMAND --help' for the options and examples of each command",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser("train", help="train a GAN or GM-GAN into a run folder", epilog=EPILOG_TRAIN,
+    p = sub.add_parser("train", help="train a model (gan, gmgan, acgan, responsibility; --encoder for GAEL) into a run folder", epilog=EPILOG_TRAIN,
                        formatter_class=fmt)
     _add_train_flags(p)
     p.set_defaults(func=cmd_train)
