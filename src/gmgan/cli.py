@@ -705,8 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     fmt = argparse.RawDescriptionHelpFormatter
 
-    p = sub.add_parser("train", help="train a model (gan, gmgan, acgan, responsibility; --encoder for GAEL) into a run folder", epilog=EPILOG_TRAIN,
-                       formatter_class=fmt)
+    p = sub.add_parser("train", help="train a model (gan, gmgan, acgan, responsibility; --encoder for GAEL) into "
+                       "a run folder", epilog=EPILOG_TRAIN, formatter_class=fmt)
     _add_train_flags(p)
     p.set_defaults(func=cmd_train)
 
