@@ -37,6 +37,24 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int, upscale: int | 
     return Path(path)
 
 
+def _plt() -> Any:
+    """matplotlib.pyplot with the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: str | Path, dpi: int) -> Path:
+    """Lay out, write and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _plt().close(fig)
+    return Path(path)
+
+
 def save_scatter_panels(
     panels: Sequence[tuple[str, Tensor, Tensor | None]],
     real: Tensor | None,
@@ -48,11 +66,7 @@ def save_scatter_panels(
     Real points are drawn in black behind the generated ones, coloured by the component their latent came
     from (GM-GAN Fig. 3-4).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.3), squeeze=False)
     for ax, (title, pts, comp) in zip(axes[0], panels, strict=True):
         if real is not None:
@@ -67,10 +81,7 @@ def save_scatter_panels(
             ax.set_ylim(-limits, limits)
         ax.set_aspect("equal")
         ax.tick_params(labelsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=110)
 
 
 def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
@@ -79,11 +90,7 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
 
     ``rows``: dicts with keys run, scale, q and d (d_intra stands in for d where no classes exist).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     runs = list(dict.fromkeys(r["run"] for r in rows))
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for i, run in enumerate(runs):
@@ -107,20 +114,13 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
     right.set_title("quality vs diversity (labels: sigma)", fontsize=9)
     right.legend(fontsize=7)
     right.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=110)
 
 
 def save_confusion(table: np.ndarray, path: str | Path, title: str = "", class_names: Sequence[str] | None = None,
                    order: Sequence[int] | None = None) -> Path:
     """Heat map of a (clusters, classes) count table, clusters reordered by ``order`` (e.g. their matched class)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     rows = list(order) if order is not None else list(range(table.shape[0]))
     t = table[rows]
     fig, ax = plt.subplots(figsize=(0.45 * t.shape[1] + 2, 0.45 * t.shape[0] + 1.5))
@@ -135,19 +135,7 @@ def save_confusion(table: np.ndarray, path: str | Path, title: str = "", class_n
     ax.set_xlabel("true class")
     ax.set_ylabel("cluster")
     ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return _save(fig, path, dpi=120)
 
 
 def save_training_curves(records: Sequence[dict], path: str | Path) -> Path:
@@ -169,10 +157,7 @@ def save_training_curves(records: Sequence[dict], path: str | Path) -> Path:
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=100)
 
 
 def save_tsne(features: np.ndarray, components: np.ndarray, classes: np.ndarray | None, path: str | Path,
@@ -194,10 +179,7 @@ def save_tsne(features: np.ndarray, components: np.ndarray, classes: np.ndarray 
         ax.set_yticks([])
         if colour.max() < 20:
             ax.legend(*sc.legend_elements(), fontsize=6, loc="best", markerscale=0.7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=100)
 
 
 def save_class_histogram(generated: Sequence[float], real: Sequence[float] | None, path: str | Path) -> Path:
@@ -216,7 +198,4 @@ def save_class_histogram(generated: Sequence[float], real: Sequence[float] | Non
     ax.set_xlabel("class")
     ax.set_ylabel("share")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, dpi=100)
