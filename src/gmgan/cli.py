@@ -352,8 +352,23 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_assign(args: argparse.Namespace) -> int:
+def _write_soft_csv(path: Path, header: list[str], keys: list[list[Any]], hard: Any, soft: Any,
+                    digits: int) -> None:
+    """One row per image: its key columns, its hard assignment, then p0..pK-1; written atomically."""
     import csv
+    import io
+
+    from gmgan.checkpoint import atomic_write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*header, *[f"p{k}" for k in range(soft.shape[1])]])
+    for key, k, row in zip(keys, hard.tolist(), soft.tolist(), strict=True):
+        w.writerow([*key, k, *[f"{v:.{digits}f}" for v in row]])
+    atomic_write_text(path, buf.getvalue())
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
 
     import torch
 
@@ -391,13 +406,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
     default = f"assignments-{route}-{Path(source).name.replace(':', '-')}.csv"
     out = Path(args.out) if args.out else Path(args.run) / "assign" / default
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["index", "name", "component", *[f"p{k}" for k in range(resp.shape[1])]])
-        for i, (name, k, row) in enumerate(zip(names, hard.tolist(), resp.tolist(), strict=True)):
-            w.writerow([i, name, k, *[f"{v:.6f}" for v in row]])
-    tmp.replace(out)
+    _write_soft_csv(out, ["index", "name", "component"],
+                    [[i, name] for i, name in enumerate(names)], hard, resp, digits=6)
     counts = torch.bincount(hard, minlength=resp.shape[1]).tolist()
     summary: dict[str, Any] = {"run": str(args.run), "step": step, "route": route, "images": source, "n": len(names),
                                "counts": counts, "mean_max_responsibility": float(resp.max(1).values.mean())}
@@ -414,7 +424,6 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    import csv
     import time
 
     import torch
@@ -487,13 +496,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             rec[f"{split}_assign_cpu_seconds"] = round(time.process_time() - cpu0, 1)
             tag = "" if len(seeds) == 1 else f"-seed{seed}"
             path = out / f"clusters-{split}{tag}.csv"
-            tmp = path.with_name(path.name + ".tmp")
-            with tmp.open("w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["index", "cluster", *[f"p{k}" for k in range(soft.shape[1])]])
-                for i, (k, row) in enumerate(zip(hard.tolist(), soft.tolist(), strict=True)):
-                    w.writerow([i, k, *[f"{v:.5f}" for v in row]])
-            tmp.replace(path)
+            _write_soft_csv(path, ["index", "cluster"], [[i] for i in range(len(hard))], hard, soft, digits=5)
             counts = torch.bincount(hard, minlength=soft.shape[1]).tolist()
             rec[f"{split}_cluster_sizes"] = counts
             if data.y is not None:
