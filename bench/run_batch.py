@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -76,15 +77,8 @@ def count_parameters(run_dir: Path) -> dict[str, int]:
                 continue  # buffers, not trained
             if part == "prior" and not learnable:
                 continue
-            out[part] = out.get(part, 0) + _numel(f.get_slice(key).get_shape())
+            out[part] = out.get(part, 0) + math.prod(f.get_slice(key).get_shape())
     return out
-
-
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def main() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gmgan import safepickle
+from gmgan.data import IMAGE_SUFFIXES
 from gmgan.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
@@ -156,7 +155,9 @@ def load_folder(folder: str | Path | None, channels: int, size: int,
     for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    root = cache or Path(os.environ.get("GMGAN_CACHE", Path.home() / ".cache" / "gmgan"))
+    from gmgan.evaluate.classifier import cache_root
+
+    root = cache or cache_root()
     entry = root / "images" / h.hexdigest()[:16]
     if not (entry / "meta.json").is_file():
         from gmgan.checkpoint import write_dir_atomically

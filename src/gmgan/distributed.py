@@ -84,23 +84,22 @@ def average_gradients(params: list[nn.Parameter], ctx: Context) -> None:
     """Average .grad across ranks, flattening them into buckets (one all-reduce per bucket)."""
     if not ctx.enabled:
         return
-    grads = [p.grad for p in params if p.grad is not None]
-    bucket: list[Tensor] = []
+    buckets: list[list[Tensor]] = [[]]
     size = 0
-    for g in [*grads, None]:
-        if g is not None and (size + g.numel() <= _BUCKET_ELEMENTS or not bucket):
-            bucket.append(g)
-            size += g.numel()
-            continue
-        if bucket:
-            flat = torch.cat([b.reshape(-1) for b in bucket])
-            dist.all_reduce(flat)
-            flat /= ctx.world_size
-            offset = 0
-            for b in bucket:
-                b.copy_(flat[offset : offset + b.numel()].view_as(b))
-                offset += b.numel()
-        bucket, size = ([g], g.numel()) if g is not None else ([], 0)
+    for g in (p.grad for p in params if p.grad is not None):
+        if buckets[-1] and size + g.numel() > _BUCKET_ELEMENTS:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(g)
+        size += g.numel()
+    for bucket in filter(None, buckets):
+        flat = torch.cat([g.reshape(-1) for g in bucket])
+        dist.all_reduce(flat)
+        flat /= ctx.world_size
+        offset = 0
+        for g in bucket:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
 
 
 def average_buffers(module: nn.Module, ctx: Context) -> None:
