@@ -35,14 +35,30 @@ def test_acc_is_one_for_any_relabelling_and_matches_brute_force():
     assert cl.clustering_accuracy(np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1])) == pytest.approx(0.75)
 
 
-def test_nmi_and_ari_are_scikit_learns_and_a_hand_case():
+def _nmi_eq13(y, c):
+    """GM-GAN Eq. 13 written out: I(y; c) / sqrt(H(y) H(c)) from the counts, natural logs."""
+    n = len(y)
+    joint = np.zeros((y.max() + 1, c.max() + 1))
+    np.add.at(joint, (y, c), 1.0 / n)
+    py, pc = joint.sum(1), joint.sum(0)
+    nz = joint > 0
+    mi = (joint[nz] * np.log(joint[nz] / np.outer(py, pc)[nz])).sum()
+    h = lambda p: -(p[p > 0] * np.log(p[p > 0])).sum()  # noqa: E731
+    return mi / np.sqrt(h(py) * h(pc)), mi / ((h(py) + h(pc)) / 2)
+
+
+def test_nmi_is_eq13s_geometric_normalisation_and_ari_is_scikit_learns():
     rng = np.random.RandomState(1)
     y, c = rng.randint(0, 3, 100), rng.randint(0, 4, 100)
     s = cl.scores(y, c)
-    assert s["nmi"] == pytest.approx(normalized_mutual_info_score(y, c))
+    geometric, arithmetic = _nmi_eq13(y, c)
+    assert s["nmi"] == pytest.approx(geometric)
+    assert s["nmi_arithmetic"] == pytest.approx(arithmetic) == pytest.approx(normalized_mutual_info_score(y, c))
+    assert s["nmi"] != pytest.approx(s["nmi_arithmetic"])  # the two differ when H(y) != H(c)
     assert s["ari"] == pytest.approx(adjusted_rand_score(y, c))
     perfect = cl.scores(np.array([0, 0, 1, 1]), np.array([1, 1, 0, 0]))
-    assert perfect == {"acc": 1.0, "nmi": pytest.approx(1.0), "ari": pytest.approx(1.0)}
+    assert perfect == {"acc": 1.0, "nmi": pytest.approx(1.0), "nmi_arithmetic": pytest.approx(1.0),
+                       "ari": pytest.approx(1.0)}
 
 
 def _toy(n_per: int = 200, seed: int = 0):

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gmgan.config import PRESETS, RunConfig, load_yaml, make_config, parse_assignment
+from gmgan.config import PRESETS, RunConfig, load_yaml, make_config, parse_assignment, upgrade_saved
 from gmgan.errors import GmganError
 
-ROUTE_CHOICES = ("classifier", "mixture", "responsibility", "kmeans", "gmm", "pca-kmeans", "pca-gmm")
+ROUTE_CHOICES = ("classifier", "mixture", "responsibility", "head", "kmeans", "gmm", "pca-kmeans", "pca-gmm")
 
 EPILOG_TRAIN = """examples:
   gmgan train --preset digits --out runs/digits                 # static GM-GAN on scikit-learn's digits
@@ -60,6 +60,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "data.classes": args.classes,
         "data.imbalance": args.imbalance,
         "encoder.enabled": True if args.encoder else None,
+        "info.weight": args.info,
     }
     update: dict[str, Any] = {}
     for key, value in flat.items():
@@ -81,7 +82,7 @@ def build_train_config(args: argparse.Namespace) -> RunConfig:
     updates = []
     preset = args.preset
     if args.resume and args.out and (Path(args.out) / "config.yaml").is_file():
-        updates.append(load_yaml(Path(args.out) / "config.yaml"))
+        updates.append(upgrade_saved(load_yaml(Path(args.out) / "config.yaml")))
     if args.config:
         updates.append(load_yaml(args.config))
     updates.append(_train_overrides(args))
@@ -113,15 +114,19 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                    "(K > N) or '0+1,2+3' (K < N); default k -> k mod N")
     p.add_argument("--encoder", action="store_true", help="add GAEL's encoder head to D (encoder.* options: "
                    "weight 10, learn_variance, own_blocks)")
+    p.add_argument("--info", type=float, metavar="WEIGHT", help="ours, not in the papers: a head on D reads the "
+                   "component back from G(z), InfoGAN-style, with this weight (info.weight; 1 is usual)")
     p.add_argument("--classes", metavar="LIST", help="train on these classes only, e.g. 3,5,8")
     p.add_argument("--imbalance", metavar="SPEC", help="class counts of the training set, e.g. "
                    "dominant=1,others=1000 (one class whole, 1,000 of each other)")
     p.add_argument("--loss", choices=["ns", "wgan-gp"], help="non-saturating (default) or WGAN-GP")
     p.add_argument("--K", type=int, help="mixture components")
     p.add_argument("--latent-dim", type=int, help="latent dimension d")
-    p.add_argument("--sigma", type=float, help="initial covariance scale of each component (sigma * I)")
+    p.add_argument("--sigma", type=float, help="initial spread of each component: its standard deviation "
+                   "(prior.sigma_is std, the default) or its variance (prior.sigma_is variance)")
     p.add_argument("--c", type=float, help="means drawn from U[-c, c]^d")
-    p.add_argument("--covariance", choices=["isotropic", "diagonal", "full"], help="form of A_k (dynamic)")
+    p.add_argument("--covariance", choices=["auto", "isotropic", "diagonal", "full"],
+                   help="form of A_k (dynamic); auto (default): full for --dynamic, as the papers learn it")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config option, e.g. train.lr=1e-4")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
@@ -354,18 +359,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def _write_soft_csv(path: Path, header: list[str], keys: list[list[Any]], hard: Any, soft: Any,
                     digits: int) -> None:
-    """One row per image: its key columns, its hard assignment, then p0..pK-1; written atomically."""
-    import csv
-    import io
+    from gmgan.cluster import write_soft_csv
 
-    from gmgan.checkpoint import atomic_write_text
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([*header, *[f"p{k}" for k in range(soft.shape[1])]])
-    for key, k, row in zip(keys, hard.tolist(), soft.tolist(), strict=True):
-        w.writerow([*key, k, *[f"{v:.{digits}f}" for v in row]])
-    atomic_write_text(path, buf.getvalue())
+    write_soft_csv(path, header, keys, hard, soft, digits)
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
@@ -424,123 +420,25 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    import time
-
-    import torch
-
     from gmgan import cluster as cl
-    from gmgan.checkpoint import atomic_write_text
-    from gmgan.data import load_dataset, load_from_config
-    from gmgan.viz import save_confusion, save_image_grid
 
-    method_name = args.method
-    baseline = method_name in cl.BASELINES
-    if not baseline and not args.run:
-        raise GmganError(f"--method {method_name} clusters with a trained model: give its RUN_DIR.")
-    if args.run is None and not args.dataset:
-        raise GmganError("Name the data: a RUN_DIR (its dataset), or --dataset NAME [--data-dir DIR] for a baseline.")
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
-    if args.run:
-        from gmgan.train import load_run_config
-
-        data_cfg = load_run_config(args.run).data
-        dataset_name = data_cfg.name
-
-        def load(split: str):
-            return load_from_config(data_cfg, 0, split=split, imbalance=False, data_dir=args.data_dir)
-    else:
-        dataset_name = args.dataset
-
-        def load(split: str):
-            return load_dataset(args.dataset, args.data_dir, split)
-    splits = {s: load(s) for s in args.splits.split(",")}
-    train_data = splits.get("train") or load("train")
-    out = Path(args.out) if args.out else (Path(args.run) / "cluster" / method_name if args.run
-                                            else Path("runs") / f"cluster-{dataset_name}-{method_name}")
-    out.mkdir(parents=True, exist_ok=True)
-    gen = torch.Generator().manual_seed(0)
-    fit_idx = torch.randperm(len(train_data), generator=gen)
-    if args.fit_images:
-        fit_idx = fit_idx[: args.fit_images]
-    per_seed: dict[int, dict[str, dict[str, float]]] = {}
-    records: dict[str, Any] = {}
-    for n_seed, seed in enumerate(seeds):
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        if baseline:
-            K = args.K or train_data.num_classes or 10
-            model_run = None
-            c = cl.fit_baseline(method_name, train_data.x[fit_idx], K, seed)
-        else:
-            from gmgan.train import load_trained
-
-            model_run = cl.seed_run(args.run, seed) if args.seeds else Path(args.run)
-            _, method, step = load_trained(model_run, args.device or "cpu")
-            if method_name == "classifier":
-                c = cl.fit_classifier_route(method, args.samples_per_component, args.classifier_steps, seed,
-                                            args.scale, args.device or "cpu")
-            elif method_name == "mixture":
-                K = args.K or method.prior.K if method.prior.K > 1 else (args.K or train_data.num_classes or 10)
-                c = cl.fit_mixture_route(method, train_data.x[fit_idx], K, seed,
-                                         inversion_steps=args.inversion_steps)
-            else:
-                c = cl.fit_responsibility_route(method)
-            c.info["run"], c.info["step"] = str(model_run), step
-        fit_cpu, fit_wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        rec: dict[str, Any] = {"fit": c.info, "fit_cpu_seconds": round(fit_cpu, 1),
-                               "fit_wall_seconds": round(fit_wall, 1)}
-        per_seed[seed] = {}
-        for split, data in splits.items():
-            cpu0 = time.process_time()
-            soft = c.assign(data.x)
-            hard = soft.argmax(1)
-            rec[f"{split}_assign_cpu_seconds"] = round(time.process_time() - cpu0, 1)
-            tag = "" if len(seeds) == 1 else f"-seed{seed}"
-            path = out / f"clusters-{split}{tag}.csv"
-            _write_soft_csv(path, ["index", "cluster"], [[i] for i in range(len(hard))], hard, soft, digits=5)
-            counts = torch.bincount(hard, minlength=soft.shape[1]).tolist()
-            rec[f"{split}_cluster_sizes"] = counts
-            if data.y is not None:
-                y, pred = data.y.numpy(), hard.numpy()
-                per_seed[seed][split] = cl.scores(y, pred)
-                mapping = cl.cluster_to_class(y, pred)
-                rec[f"{split}_cluster_to_class"] = {str(k): v for k, v in mapping.items()}
-                if n_seed == 0:
-                    table = cl.contingency(y, pred)
-                    order = sorted(range(table.shape[0]), key=lambda r: mapping.get(r, 10**6))
-                    s = per_seed[seed][split]
-                    save_confusion(table, out / f"confusion-{split}.png", f"{method_name}, {dataset_name} {split}: "
-                                   f"ACC {s['acc']:.3f} NMI {s['nmi']:.3f} ARI {s['ari']:.3f}", data.class_names,
-                                   order)
-            if n_seed == 0 and data.is_image:  # 10 random members of every cluster, one row each
-                g = torch.Generator().manual_seed(seed)
-                rows = []
-                for k in range(soft.shape[1]):
-                    members = (hard == k).nonzero().squeeze(1)
-                    pick = members[torch.randperm(len(members), generator=g)[:10]]
-                    imgs = data.x[pick]
-                    pad = torch.full((10 - len(pick), *data.x.shape[1:]), -1.0)
-                    rows.append(torch.cat([imgs, pad]))
-                save_image_grid(torch.cat(rows), out / f"members-{split}.png", nrow=10)
-        records[str(seed)] = rec
-        line = ", ".join(f"{sp}: ACC {m['acc']:.4f} NMI {m['nmi']:.4f} ARI {m['ari']:.4f}"
-                         for sp, m in per_seed[seed].items())
-        print(f"seed {seed}: {line or 'no labels to score'} (fit {fit_cpu:.0f} s CPU)", flush=True)
-    summary = cl.summarize(per_seed)
-    result = {
-        "protocol": {"method": method_name, "dataset": dataset_name, "run": args.run, "seeds": seeds,
-                     "splits": list(splits), "fit_split": "train", "fit_images": len(fit_idx),
-                     "acc": "Hungarian one-to-one matching of clusters to classes (scipy)",
-                     "nmi": "scikit-learn normalized_mutual_info_score (arithmetic)",
-                     "ari": "scikit-learn adjusted_rand_score",
-                     "std": "sample standard deviation over seeds (ddof 1); best = the best seed, reported beside "
-                            "the mean, never instead of it"},
-        "summary": summary, "seeds": records,
-    }
-    atomic_write_text(out / "cluster.json", json.dumps(result, indent=1) + "\n")
-    for split, metrics in summary.items():
+    if args.method in cl.ROUTES and not args.run and not args.dataset:
+        raise GmganError(f"--method {args.method} clusters with a trained model: give its RUN_DIR, or --dataset "
+                         "NAME --data-dir DIR to train one (the route's recipe) into --out.")
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else (args.seed,)
+    opts = cl.ClusterOptions(
+        method=args.method, run=args.run, dataset=args.dataset, data_dir=args.data_dir, out=args.out, seeds=seeds,
+        multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")), K=args.K, fit_images=args.fit_images,
+        samples_per_component=args.samples_per_component, classifier_steps=args.classifier_steps,
+        scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn, steps=args.steps,
+        device=args.device or "cpu", progress=not args.no_progress)
+    result = cl.run_clustering(opts)
+    for split, metrics in result["summary"].items():
         print(f"{split}: " + ", ".join(f"{m.upper()} {v['mean']:.4f} +- {v['std']:.4f} (best {v['best']:.4f})"
                                        for m, v in metrics.items()))
-    print(f"written {out} (cluster.json, clusters-*.csv, confusion-*.png, members-*.png)")
+    if len(seeds) > 1:
+        print(f"selected without labels (most confident): seed {result['selected_seed']}")
+    print(f"written {result['out']} (cluster.json, clusters-*.csv, confusion-*.png, members-*.png)")
     return 0
 
 
@@ -812,11 +710,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "  gmgan cluster runs/mnist-gael --method mixture              # GAEL: encoder codes + EM\n"
                        "  gmgan cluster runs/mnist-resp --method responsibility --seeds 0,1,2  # trains RUN-s1, -s2\n"
                        "  gmgan cluster --dataset mnist --data-dir DIR --method pca-gmm --seeds 0,1,2\n"
+                       "  gmgan cluster --dataset mnist --data-dir DIR --method head --seeds 0,1,2 --out runs/c\n"
+                       "      (trains the route's recipe per seed into runs/c/models/, resumes if interrupted)\n"
                        "The fit uses the training split only; every split is scored separately. With --seeds the\n"
                        "mean, standard deviation and best seed are reported (cluster.json).")
     p.add_argument("run", metavar="RUN_DIR", nargs="?")
     p.add_argument("--method", required=True, choices=[*ROUTE_CHOICES],
-                   help="classifier | mixture | responsibility (need RUN_DIR); kmeans | gmm | pca-kmeans | pca-gmm")
+                   help="model routes: classifier (GM-GAN Alg. 2) | mixture (GAEL) | responsibility (papers/002) | "
+                   "head (ours: the component head of a run trained with --info); baselines: kmeans | gmm | "
+                   "pca-kmeans | pca-gmm")
     p.add_argument("--dataset", help="the data for a baseline without a run (digits, mnist, fashion-mnist, ...)")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--splits", default="train,test", help="splits to assign and score (default train,test)")
@@ -830,8 +732,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier-steps", type=int, default=1500)
     p.add_argument("--scale", type=float, default=1.0, help="classifier route: covariance scale of the samples")
     p.add_argument("--inversion-steps", type=int, default=500)
-    p.add_argument("--out", metavar="DIR", help="default RUN_DIR/cluster/METHOD")
+    p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when a "
+                   "head reads real images: re-estimated on the real fit images (default) or D's running ones")
+    p.add_argument("--steps", type=int, help="without RUN_DIR: training steps of the route's recipe (default "
+                   "the mnist preset's 10000)")
+    p.add_argument("--out", metavar="DIR", help="default RUN_DIR/cluster/METHOD; without RUN_DIR the models "
+                   "are trained into DIR/models/seed-N (resumed when interrupted)")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while training")
     p.set_defaults(func=cmd_cluster)
 
     p = sub.add_parser("report", help="one self-contained HTML page of one or more runs (figures inlined)",

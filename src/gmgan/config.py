@@ -17,7 +17,7 @@ import yaml
 from gmgan.errors import ConfigError
 from gmgan.losses import LOSSES, MEASURES
 from gmgan.nets import IMAGE_SIZES
-from gmgan.priors import COVARIANCES
+from gmgan.priors import COVARIANCES, SIGMA_READINGS
 
 DATASETS = ("toy-grid3", "toy-grid5", "digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "stl10", "folder")
 METHODS = ("gan", "gmgan", "acgan", "responsibility")
@@ -41,8 +41,14 @@ class PriorConfig:
     latent_dim: int = 100  # d (GM-GAN Section 4 default)
     K: int = 10  # components of the mixture (method gmgan only)
     c: float = 0.1  # means mu_k ~ U[-c, c]^d (Section 4 default)
-    sigma: float = 0.15  # initial covariance sigma * I (Section 4 default)
-    covariance: str = "isotropic"  # isotropic | diagonal | full; shape of the learnable A_k
+    sigma: float = 0.15  # initial spread of each component (Section 4 default); see sigma_is
+    # how sigma is read: std = the standard deviation (A_k = sigma I, the reading under which the papers' c and
+    # sigma make components recoverable from z); variance = Sigma_k = sigma I literally (see gmgan.priors)
+    sigma_is: str = "std"
+    # shape of A_k: isotropic | diagonal | full; auto = full for a dynamic prior (the A_k of papers/001 Section 2
+    # and the full covariance of papers/002), isotropic for a static one (the same sigma I, cheaper); a saved
+    # config.yaml always holds the resolved value
+    covariance: str = "auto"
     learnable: bool = False  # False = static GM-GAN, True = dynamic GM-GAN
 
 
@@ -75,6 +81,13 @@ class ResponsibilityConfig:
     weight_xz: float = 1.0  # weight of L_xz (Eq. 4): C(G(z)) against the prior's p(k | z)
     weight_xx: float = 1.0  # weight of L_xx (Eq. 5): C on the real batch against C on the generated batch
     xz_to_generator: bool = False  # let L_xz train G too (InfoGAN-like); Algorithm 1 trains C and the prior with it
+
+
+@dataclass
+class InfoConfig:
+    # ours, not in the papers: InfoGAN's mutual-information term with the mixture component as the code. A head
+    # on D's trunk reads k back from G(z); D and G minimise weight * CE(head(G(z)), k). 0 = off (the papers).
+    weight: float = 0.0
 
 
 @dataclass
@@ -115,6 +128,7 @@ class RunConfig:
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     responsibility: ResponsibilityConfig = field(default_factory=ResponsibilityConfig)
+    info: InfoConfig = field(default_factory=InfoConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -135,19 +149,19 @@ class RunConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Toy grids: the paper's d=100, c=0.1, sigma=0.15 give 2-D points too little latent structure to
-    # separate modes in a few thousand MLP steps; d=8, c=1, sigma=0.01 puts the K means apart (typical
-    # distance 2.3 vs std 0.1), which is what lets a static GM-GAN give each mode its own component.
+    # separate modes in a few thousand MLP steps; d=8, c=1, sigma=0.1 (a standard deviation) puts the K means
+    # apart (typical distance 2.3 vs std 0.1), which is what lets a static GM-GAN give each mode its own component.
     # GM-GAN Section 4.1: 3x3 grid, means {-1,0,1}^2, covariance 0.1 I, 5,000 points, K = 9.
     "toy-grid3": {
         "data": {"name": "toy-grid3"},
-        "prior": {"latent_dim": 8, "K": 9, "c": 1.0, "sigma": 0.01},
+        "prior": {"latent_dim": 8, "K": 9, "c": 1.0, "sigma": 0.1},
         "model": {"arch": "mlp", "width": 128, "depth": 3},
         "train": {"steps": 10000, "b_D": 256, "b_G": 256, "lr": 5e-4, "sample_every": 1000},
     },
     # The 5x5 grid of GAEL's toy example and the usual 2-D benchmark: means {-4..4 step 2}^2, std 0.05.
     "toy-grid5": {
         "data": {"name": "toy-grid5"},
-        "prior": {"latent_dim": 8, "K": 25, "c": 1.0, "sigma": 0.01},
+        "prior": {"latent_dim": 8, "K": 25, "c": 1.0, "sigma": 0.1},
         "model": {"arch": "mlp", "width": 128, "depth": 3},
         "train": {"steps": 10000, "b_D": 256, "b_G": 256, "lr": 5e-4, "sample_every": 1000},
     },
@@ -230,6 +244,8 @@ def make_config(
         _merge(cfg, PRESETS[preset])
     for update in updates:
         _merge(cfg, update)
+    if cfg.prior.covariance == "auto":
+        cfg.prior.covariance = "full" if cfg.prior.learnable else "isotropic"
     if validate:
         validate_config(cfg)
     return cfg
@@ -253,6 +269,15 @@ def parse_assignment(text: str) -> dict[str, Any]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
     return out
+
+
+def upgrade_saved(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved config.yaml as today's options mean it: runs saved before ``prior.sigma_is`` existed
+    were trained with sigma read as a variance, so they keep that reading."""
+    prior = data.get("prior")
+    if isinstance(prior, dict) and "sigma" in prior and "sigma_is" not in prior:
+        data = {**data, "prior": {**prior, "sigma_is": "variance"}}
+    return data
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -310,11 +335,12 @@ def validate_config(cfg: RunConfig) -> None:
     )
     _require(p.latent_dim >= 1, f"prior.latent_dim must be >= 1. Got {p.latent_dim} instead.")
     _require(p.K >= 1, f"prior.K must be >= 1. Got {p.K} instead.")
-    _require(p.sigma > 0, f"prior.sigma must be > 0 (it scales the covariance). Got {p.sigma} instead.")
+    _require(p.sigma > 0, f"prior.sigma must be > 0 (the spread of each component). Got {p.sigma} instead.")
+    _require(p.sigma_is in SIGMA_READINGS,
+             f"prior.sigma_is must be one of {SIGMA_READINGS}. Got {p.sigma_is!r} instead.")
     _require(p.c >= 0, f"prior.c must be >= 0. Got {p.c} instead.")
-    _require(
-        p.covariance in COVARIANCES, f"prior.covariance must be one of {COVARIANCES}. Got {p.covariance!r}."
-    )
+    _require(p.covariance in COVARIANCES,
+             f"prior.covariance must be auto or one of {COVARIANCES}. Got {p.covariance!r} instead.")
     _require(m.arch in ("dcgan", "mlp"), f"model.arch must be 'dcgan' or 'mlp'. Got {m.arch!r} instead.")
     _require(m.width >= 1 and m.depth >= 1, f"model.width and model.depth must be >= 1. Got {m.width}, {m.depth}.")
     _require(
@@ -356,6 +382,12 @@ def validate_config(cfg: RunConfig) -> None:
         _require(cfg.train.loss == "ns", "method 'responsibility' weighs the non-saturating loss of papers/002 "
                  "Eq. 6 by C's responsibilities; use train.loss 'ns'.")
         _require(p.K >= 2, f"method 'responsibility' needs a mixture of K >= 2 components. Got K = {p.K}.")
+    _require(cfg.info.weight >= 0, f"info.weight must be >= 0. Got {cfg.info.weight} instead.")
+    _require(
+        cfg.info.weight == 0 or (cfg.method == "gmgan" and sv.mode == "none" and p.K >= 2),
+        "info.weight (the component head) reads the mixture component of an unsupervised GM-GAN back from its "
+        "images: use it with method 'gmgan', no supervision and K >= 2, or set info.weight 0.",
+    )
     e = cfg.encoder
     _require(e.weight >= 0, f"encoder.weight must be >= 0. Got {e.weight} instead.")
     _require(e.own_blocks >= 0, f"encoder.own_blocks must be >= 0. Got {e.own_blocks} instead.")

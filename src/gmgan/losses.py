@@ -185,6 +185,30 @@ def mutual_information(p: Tensor, q: Tensor, weights: Tensor | None = None) -> T
     return (joint * (torch.log(joint + _EPS) - torch.log(pa * pb + _EPS))).sum()
 
 
+@torch.no_grad()
+def align_outputs(p: Tensor, q: Tensor) -> Tensor:
+    """The permutation of q's outputs that best matches p's: ``perm[k]`` is the output of q standing for value k.
+
+    A loss that only asks the pairs to be informative (the mutual information of Eq. 4) is maximal for any
+    relabelling of C's outputs, so C's output k need not be component k, while Eq. 6 weighs the fake from
+    component k by C_k(x). The joint table P(k, j) = mean_i p_i(k) q_i(j) of a batch of generated samples,
+    whose components are known, tells which output j stands for component k; the one-to-one matching with the
+    most mass (Hungarian algorithm, scipy) is the permutation; ``q[:, perm]`` then has output k = value k.
+
+    Example:
+        >>> p = torch.eye(3)
+        >>> align_outputs(p, p[:, [2, 0, 1]]).tolist()  # q's output 1 stands for value 0, 2 for 1, 0 for 2
+        [1, 2, 0]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    joint = torch.einsum("na,nb->ab", p.double(), q.double()).cpu().numpy()
+    rows, cols = linear_sum_assignment(joint, maximize=True)
+    perm = torch.empty(p.shape[1], dtype=torch.long)
+    perm[torch.as_tensor(rows)] = torch.as_tensor(cols)
+    return perm.to(q.device)
+
+
 def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
     """KL(p_i || q_i) per row: (n, K), (n, K) -> (n,)."""
     return (p * (torch.log(p + _EPS) - torch.log(q + _EPS))).sum(-1)

@@ -47,6 +47,7 @@ class GANMethod(nn.Module):
     d_heads: tuple[str, ...] = ("adversarial",)  # D's heads the losses read
     encoder_weight = 0.0  # lambda of GAEL's Eq. 4 when D has an ``encoder`` head (see :meth:`with_encoder`)
     encoder_per_dimension = True  # lambda multiplies Eq. 2 divided by the latent dimension
+    component_weight = 0.0  # weight of the component head's loss (ours, see :meth:`with_component_head`)
     # data-parallel training: each step's arguments hold the global batch, every random draw is made for the
     # global batch (same seeds on every rank) and this rank keeps its slice (see gmgan.distributed)
     ctx: Context = SINGLE
@@ -76,6 +77,27 @@ class GANMethod(nn.Module):
             add_encoder_head(self.D, self.prior.d, own_blocks, learn_variance)
         self.encoder_weight, self.encoder_per_dimension = weight, per_dimension
         return self
+
+    def with_component_head(self, weight: float = 1.0) -> GANMethod:
+        """Add a ``component`` head to D that reads the mixture component k back from G(z) (ours, InfoGAN-style).
+
+        Not in the GM-GAN papers; InfoGAN's mutual-information term (Chen et al. 2016) with the mixture
+        component as the categorical code. D's step trains the head on its fakes with ``weight`` times
+        CE(Q(G(z)), k); G's step adds the same term for G (and a dynamic prior), so G keeps the component
+        recoverable from its images, which is what makes the components usable as clusters. One linear
+        layer on D's trunk, on forward passes D and G make anyway. Clustering reads it on real images
+        (``gmgan cluster RUN --method head``).
+        """
+        if self.prior.K < 2:
+            raise ConfigError("the component head reads the mixture component; it needs a mixture prior with K >= 2.")
+        if "component" not in self.D.heads:
+            add_classifier_head(self.D, "component", self.prior.K, shared=True)
+        self.component_weight = weight
+        return self
+
+    @property
+    def has_component_head(self) -> bool:
+        return "component" in self.D.heads
 
     @property
     def has_encoder(self) -> bool:
@@ -115,8 +137,13 @@ class GANMethod(nn.Module):
         real = self._local(real)
         labels = self._local(labels) if labels is not None else None
         real_out = self.D(real, heads=self.d_heads)
-        fake_out = self.D(fake, heads=self.d_heads + (("encoder",) if self.encoder_weight else ()))
+        extra = (("encoder",) if self.encoder_weight else ()) + (("component",) if self.component_weight else ())
+        fake_out = self.D(fake, heads=self.d_heads + extra)
         loss, logs = self.d_loss(real_out, fake_out, labels, k, real, fake, generator)
+        if self.component_weight:  # the component head learns k back from G(z), on fakes only
+            ce = losses.class_cross_entropy(fake_out["component"], k)
+            loss = loss + self.component_weight * ce
+            logs["component_ce_D"] = ce
         if self.encoder_weight:  # GAEL Eq. 2 and 4: the encoder learns z back from G(z), on fakes only
             nll = losses.encoder_nll(fake_out["encoder"], z)
             scale = 1 / z.shape[1] if self.encoder_per_dimension else 1.0
@@ -135,7 +162,12 @@ class GANMethod(nn.Module):
         z, k = self._local(z), self._local(k)
         self.D.requires_grad_(False)  # no weight gradients for D in G's step: a third less backward work
         try:
-            loss, logs = self.g_loss(self.D(self.G(z), heads=self.d_heads), k)
+            out = self.D(self.G(z), heads=self.d_heads + (("component",) if self.component_weight else ()))
+            loss, logs = self.g_loss(out, k)
+            if self.component_weight:  # G keeps the component recoverable from its images
+                ce = losses.class_cross_entropy(out["component"], k)
+                loss = loss + self.component_weight * ce
+                logs["component_ce_G"] = ce
         finally:
             self.D.requires_grad_(True)
         return loss, {"loss_G": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
@@ -304,6 +336,13 @@ class ResponsibilityGMGAN(GANMethod):
     it looks like); C's losses are weighted by ``weight_xz`` and ``weight_xx``. In G's step L_xz reaches the
     prior only through p(k | z), C's view of G(z) being a constant, as Algorithm 1 line 15 names C and the
     prior but not G; ``xz_to_generator=True`` lets it reach G too (InfoGAN's mutual-information term).
+
+    Which output is which. The mutual information (``measure="mi"``, the paper's) is the same for every
+    relabelling of C's outputs, so C's output k need not be component k, yet Eq. 6 weighs the fake from
+    component k by C_k(x). With ``mi``, every step therefore matches C's outputs to components on that step's
+    fakes, whose components are known (:func:`losses.align_outputs`), and reads C through that permutation
+    in Eq. 6 and in :meth:`responsibilities`; KL and JS compare output k with component k directly and need
+    no matching (their permutation is the identity).
     """
 
     d_heads = ("adversarial", "responsibility")
@@ -328,17 +367,45 @@ class ResponsibilityGMGAN(GANMethod):
         k = torch.arange(self.prior.K, device=self.prior.device).repeat(m)
         return self.prior.sample(m * self.prior.K, component=k, generator=generator)
 
+    def _perm(self, w: Tensor, c_fake: Tensor) -> Tensor | None:
+        """C's output standing for each component (see the class docstring); None when no matching is needed."""
+        return losses.align_outputs(w, c_fake.detach()) if self.measure == "mi" else None
+
     @torch.no_grad()
-    def responsibilities(self, x: Tensor, batch_size: int = 500) -> Tensor:
-        """C(x) = p(k | x) of images x, in eval mode and in chunks: (n, K)."""
+    def output_alignment(self, n_per_component: int = 100, seed: int = 0) -> Tensor | None:
+        """The permutation of C's outputs onto components, measured on generated images (no real data, no
+        labels); None for the KL and JS measures, whose output k is component k by construction."""
+        if self.measure != "mi":
+            return None
+        g = torch.Generator(device=self.prior.device).manual_seed(seed)
+        z, _ = self.per_component_latents(n_per_component, g)
         was_training = self.D.training
         self.D.eval()
         try:
-            device = next(self.D.parameters()).device
-            logits = [self.D(c.to(device), heads=("responsibility",))["responsibility"] for c in x.split(batch_size)]
+            q = torch.cat([torch.softmax(self.D(self.G(c), heads=("responsibility",))["responsibility"], 1)
+                           for c in z.split(500)])
         finally:
             self.D.train(was_training)
-        return torch.softmax(torch.cat(logits), 1)
+        return losses.align_outputs(self.prior.responsibilities(z), q)
+
+    @torch.no_grad()
+    def responsibilities(self, x: Tensor, batch_size: int = 500, D: nn.Module | None = None) -> Tensor:
+        """C(x) = p(k | x) of images x, in eval mode and in chunks: (n, K), column k = component k.
+
+        ``D``: a discriminator to read C from instead of this run's (e.g. one whose BatchNorm statistics were
+        recalibrated on real images, :func:`gmgan.nets.recalibrate_batchnorm`).
+        """
+        D = D if D is not None else self.D
+        was_training = D.training
+        D.eval()
+        try:
+            device = next(D.parameters()).device
+            logits = [D(c.to(device), heads=("responsibility",))["responsibility"] for c in x.split(batch_size)]
+        finally:
+            D.train(was_training)
+        resp = torch.softmax(torch.cat(logits), 1)
+        perm = self.output_alignment()
+        return resp if perm is None else resp[:, perm.to(resp.device)]
 
     def d_step(self, real, labels=None, generator=None):
         with torch.no_grad():
@@ -350,7 +417,9 @@ class ResponsibilityGMGAN(GANMethod):
         real_out, fake_out = self.D(real, heads=self.d_heads), self.D(fake, heads=self.d_heads)
         r = torch.softmax(real_out["responsibility"], 1)  # C(x_i), (m, K)
         c_fake = torch.softmax(fake_out["responsibility"], 1)  # C(x^k_i), (m K, K)
-        adv = losses.responsibility_d_loss(_logit(real_out), _logit(fake_out).view(m, K), r.detach())
+        perm = self._perm(w, c_fake)
+        r_k = r.detach() if perm is None else r.detach()[:, perm]  # column k = component k
+        adv = losses.responsibility_d_loss(_logit(real_out), _logit(fake_out).view(m, K), r_k)
         l_xz = losses.consistency_loss(w, c_fake, self.measure)
         l_xx = losses.marginal_divergence(r, c_fake, self.measure)
         loss = adv + self.weight_xz * l_xz + self.weight_xx * l_xx
@@ -371,11 +440,13 @@ class ResponsibilityGMGAN(GANMethod):
             out = self.D(self.G(z), heads=self.d_heads)
         finally:
             self.D.requires_grad_(True)
-        adv = losses.responsibility_g_loss(_logit(out).view(m, K), r)
         c_fake = torch.softmax(out["responsibility"], 1)
+        w = self.prior.responsibilities(z)
+        perm = self._perm(w.detach(), c_fake)
+        adv = losses.responsibility_g_loss(_logit(out).view(m, K), r if perm is None else r[:, perm])
         if not self.xz_to_generator:
             c_fake = c_fake.detach()  # L_xz moves mu_k, A_k through p(k | z) only
-        l_xz = losses.consistency_loss(self.prior.responsibilities(z), c_fake, self.measure)
+        l_xz = losses.consistency_loss(w, c_fake, self.measure)
         loss = adv + self.weight_xz * l_xz
         return loss, {"loss_G": loss.detach(), "L_xz_G": l_xz.detach()}
 
@@ -406,6 +477,8 @@ def build_method(
     e = cfg.encoder
     if e.enabled:
         method.with_encoder(e.weight, e.own_blocks, e.learn_variance, e.per_dimension)
+    if cfg.info.weight > 0:
+        method.with_component_head(cfg.info.weight)
     return method
 
 
@@ -420,7 +493,8 @@ def _build(cfg: RunConfig, data_shape: tuple[int, ...], generator: torch.Generat
         mapping = ClassMapping.parse(None, num_classes, num_classes, class_names)
         return ACGAN(prior, G, D, mapping, cfg.train.loss, cfg.train.gp_weight, sv.class_weight)
     kind = "normal" if cfg.method == "gan" else "mixture"
-    prior = build_prior(kind, p.latent_dim, p.K, p.c, p.sigma, p.covariance, p.learnable, generator)  # type: ignore[arg-type]
+    prior = build_prior(kind, p.latent_dim, p.K, p.c, p.sigma, p.covariance, p.learnable,  # type: ignore[arg-type]
+                        generator, p.sigma_is)
     if cfg.method == "responsibility":
         rc = cfg.responsibility
         G, D = build_nets(m.arch, p.latent_dim, data_shape, m.width, m.depth, cfg.d_norm)

@@ -182,6 +182,34 @@ def add_classifier_head(D: Discriminator, name: str, outputs: int, shared: bool 
     D.add_head(name, nn.Sequential(own, nn.Linear(D.feature_dim, outputs)), tap=tap)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(module: nn.Module, batches: Iterable[Tensor], call=None) -> nn.Module:
+    """A copy of ``module`` whose BatchNorm running statistics are those of ``batches`` alone, in eval mode.
+
+    D's running statistics average over the real *and* generated batches it was trained on; a head applied
+    to real images in eval mode (GAEL's encoder, the responsibility module C, the component head) then
+    normalises them with statistics it never trained under. Re-estimating them on real data (a cumulative
+    average over the batches, ``momentum=None``) gives each layer the statistics of the data it is applied
+    to. ``call(copy, batch)`` runs a forward pass (default ``copy(batch)``). The original is untouched; a
+    module without BatchNorm comes back as an eval-mode copy.
+    """
+    import copy
+
+    out = copy.deepcopy(module)
+    norms = [m for m in out.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: every batch counts equally
+        out.train()
+        for batch in batches:
+            call(out, batch) if call is not None else out(batch)
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+    return out.eval()
+
+
 class MLPGenerator(nn.Module):
     """z (B, d) -> x (B, out_dim) through ``depth`` hidden ReLU layers of width ``hidden``."""
 

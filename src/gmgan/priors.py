@@ -3,6 +3,17 @@
 GM-GAN (papers/001, Section 2, Algorithm 1 lines 1-3): K Gaussians with uniform weights, means
 mu_k ~ U[-c, c]^d and covariance Sigma_k = sigma * I. The *static* GM-GAN keeps them fixed; the *dynamic*
 GM-GAN learns them through the reparameterisation z = A_k eps + mu_k, eps ~ N(0, I), so Sigma_k = A_k A_k^T.
+
+What sigma means (``sigma_is``). The paper writes Sigma_k = sigma * I, which read literally makes sigma a
+variance (standard deviation sqrt(sigma)). Its dynamic variant draws z = A_k eps + mu_k, and its stated
+defaults (d = 100, c = 0.1, sigma = 0.15) only produce the behaviour it reports, components that become
+classes (Section 5, Fig. 8), when sigma is the standard deviation: at d = 100 the means lie about
+c * sqrt(2 d / 3) = 0.82 apart, so with a standard deviation of 0.387 (the variance reading) the component of
+z is recoverable from z only about half the time, which caps any component-to-class map near 50%, while with
+0.15 it is recoverable about 97% of the time. gmgan therefore reads sigma as the standard deviation by
+default (``sigma_is="std"``: A_k starts as sigma * I) and keeps the literal reading one option away
+(``sigma_is="variance"``: A_k starts as sqrt(sigma) * I). Runs saved before the option existed were
+trained with the variance reading and load with it.
 After training, Section 4.3 trades quality for diversity by sampling z | k ~ N(mu_k, scale * Sigma_k): that
 is the ``scale`` argument of :meth:`GaussianMixture.sample`.
 """
@@ -19,6 +30,19 @@ from gmgan.errors import ConfigError
 
 Covariance = Literal["isotropic", "diagonal", "full"]
 COVARIANCES = ("isotropic", "diagonal", "full")
+SIGMA_READINGS = ("std", "variance")
+
+
+def initial_std(sigma: float, sigma_is: str = "std") -> float:
+    """The standard deviation of each component at initialisation for a given sigma and reading.
+
+    Example:
+        >>> initial_std(0.15, "std"), round(initial_std(0.01, "variance"), 3)
+        (0.15, 0.1)
+    """
+    if sigma_is not in SIGMA_READINGS:
+        raise ConfigError(f"sigma_is must be one of {SIGMA_READINGS}. Got {sigma_is!r} instead.")
+    return sigma if sigma_is == "std" else math.sqrt(sigma)
 
 
 class Prior(nn.Module):
@@ -131,16 +155,17 @@ class GaussianMixture(Prior):
         K: number of components.
         d: latent dimension.
         c: means are drawn from U[-c, c]^d (Algorithm 1, line 2).
-        sigma: initial covariance sigma * I (line 3); sigma scales the covariance, so the standard
-            deviation is sqrt(sigma).
+        sigma: the initial spread of each component (line 3): its standard deviation (``sigma_is="std"``,
+            the default, A_k = sigma * I) or its variance (``"variance"``, Sigma_k = sigma * I literally).
         covariance: "isotropic" (one scale per component), "diagonal" (one per coordinate) or "full"
             (a d x d matrix A_k per component, K * d^2 parameters).
         learnable: False is the static GM-GAN, True the dynamic one (mu_k and A_k get gradients).
         generator: draws the initial means; pass a seeded one for reproducible runs.
+        sigma_is: "std" or "variance": how ``sigma`` is read (see the module docstring).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
-        >>> prior = GaussianMixture(K=4, d=2, c=1.0, sigma=0.01, generator=g)
+        >>> prior = GaussianMixture(K=4, d=2, c=1.0, sigma=0.1, generator=g)
         >>> z, k = prior.sample(1000, generator=g)
         >>> bool((prior.responsibilities(z).argmax(1) == k).float().mean() > 0.9)
         True
@@ -159,6 +184,7 @@ class GaussianMixture(Prior):
         covariance: Covariance = "isotropic",
         learnable: bool = False,
         generator: torch.Generator | None = None,
+        sigma_is: str = "std",
     ) -> None:
         super().__init__()
         if not isinstance(K, int) or K < 1:
@@ -166,14 +192,14 @@ class GaussianMixture(Prior):
         if not isinstance(d, int) or d < 1:
             raise ConfigError(f"The latent dimension d must be an int >= 1. Got {d!r} instead.")
         if not sigma > 0:
-            raise ConfigError(f"sigma (the covariance scale) must be > 0. Got {sigma!r} instead.")
+            raise ConfigError(f"sigma (the spread of each component) must be > 0. Got {sigma!r} instead.")
         if not c >= 0:
             raise ConfigError(f"c (the range of the means) must be >= 0. Got {c!r} instead.")
         if covariance not in COVARIANCES:
             raise ConfigError(f"covariance must be one of {COVARIANCES}. Got {covariance!r} instead.")
         self.K, self.d, self.covariance, self.learnable = K, d, covariance, learnable
         mu = (torch.rand(K, d, generator=generator) * 2 - 1) * c  # mu_k ~ U[-c, c]^d
-        std = math.sqrt(sigma)
+        std = initial_std(sigma, sigma_is)
         if covariance == "full":
             scale = torch.eye(d).repeat(K, 1, 1) * std  # A_k, (K, d, d)
         else:
@@ -195,7 +221,7 @@ class GaussianMixture(Prior):
     ) -> GaussianMixture:
         """A full-covariance mixture with given means (K, d), factors A (K, d, d) and weights (K,)."""
         K, d = means.shape
-        prior = cls(K, d, c=0.0, sigma=1.0, covariance="full", learnable=learnable)
+        prior = cls(K, d, c=0.0, sigma=1.0, covariance="full", learnable=learnable)  # A_k overwritten below
         with torch.no_grad():
             prior.mu.copy_(means)
             prior.scale_param.copy_(A)
@@ -259,7 +285,8 @@ class GaussianMixture(Prior):
         diff = z[:, None, :] - self.mu[None]  # (n, K, d)
         if self.covariance == "full":
             A = self.scale_param
-            eps = torch.linalg.solve(A[None], diff.unsqueeze(-1)).squeeze(-1)  # A_k^-1 (z - mu_k)
+            # A_k^-1 (z - mu_k): K inverses, then a batched product (one LU per component, not per sample)
+            eps = torch.einsum("kij,nkj->nki", torch.linalg.inv(A), diff)
             log_det_A = torch.linalg.slogdet(A)[1]  # log |det A_k| = 0.5 log det Sigma_k, (K,)
         else:
             log_std = self.scale_param.expand(self.K, self.d)
@@ -300,6 +327,7 @@ def build_prior(
     covariance: Covariance = "isotropic",
     learnable: bool = False,
     generator: torch.Generator | None = None,
+    sigma_is: str = "std",
 ) -> Prior:
     """The prior named by a config: "normal", "mixture" or "conditional" (AC-GAN; K = number of classes)."""
     if kind == "normal":
@@ -307,5 +335,5 @@ def build_prior(
     if kind == "conditional":
         return ConditionalNormal(d, K)
     if kind == "mixture":
-        return GaussianMixture(K, d, c, sigma, covariance, learnable, generator)
+        return GaussianMixture(K, d, c, sigma, covariance, learnable, generator, sigma_is)
     raise ConfigError(f"prior.kind must be 'normal', 'mixture' or 'conditional'. Got {kind!r} instead.")

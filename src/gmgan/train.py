@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from gmgan import checkpoint as ckpt
 from gmgan import distributed as dist_
-from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml
+from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml, upgrade_saved
 from gmgan.data import BatchSampler, Dataset, LazyImages, load_from_config
 from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
 from gmgan.evaluate.toy import toy_metrics
@@ -72,7 +72,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise GmganError(f"{run_dir} is not a gmgan run folder (no config.yaml). Point the command at a run folder.")
-    return config_from_dict(load_yaml(path))
+    return config_from_dict(upgrade_saved(load_yaml(path)))
 
 
 def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, GANMethod, int]:
