@@ -11,6 +11,7 @@ from torch import nn
 
 from gmgan import cluster as cl
 from gmgan.cli import main
+from gmgan.losses import align_outputs
 from gmgan.methods import ResponsibilityGMGAN, UnsupervisedGAN
 from gmgan.nets import Discriminator
 from gmgan.priors import GaussianMixture
@@ -43,7 +44,7 @@ def _nmi_eq13(y, c):
     py, pc = joint.sum(1), joint.sum(0)
     nz = joint > 0
     mi = (joint[nz] * np.log(joint[nz] / np.outer(py, pc)[nz])).sum()
-    h = lambda p: -(p[p > 0] * np.log(p[p > 0])).sum()  # noqa: E731
+    h = lambda p: -(p[p > 0] * np.log(p[p > 0])).sum()
     return mi / np.sqrt(h(py) * h(pc)), mi / ((h(py) + h(pc)) / 2)
 
 
@@ -149,3 +150,131 @@ def test_cluster_cli_on_digits(tmp_path):
     km = json.loads((tmp_path / "km" / "cluster.json").read_text())
     assert km["summary"]["test"]["acc"]["mean"] > 0.5  # k-means on PCA of digits: a sanity floor
     assert main(["cluster", "--method", "classifier"]) == 2  # a model route without a run: one clear message
+
+
+def _posterior_head(prior, centres, var=0.09):
+    """Logits of the true posterior of equal isotropic clusters at ``centres`` (one row per output)."""
+    head = nn.Linear(2, len(centres))
+    with torch.no_grad():
+        head.weight.copy_(centres / var)
+        head.bias.copy_(-(centres**2).sum(1) / (2 * var))
+    return head
+
+
+@pytest.mark.parametrize("measure", ["mi", "kl"])
+def test_responsibility_output_k_means_component_k_even_when_c_is_permuted(measure):
+    """Eq. 4's mutual information does not care which output is which; C's outputs are matched to components
+    on generated images, so column k of the responsibilities is component k."""
+    x, y, prior, G = _toy()
+    method = ResponsibilityGMGAN(prior, G, Discriminator(nn.Sequential(nn.Identity()), 2), measure=measure)
+    perm = torch.tensor([2, 0, 3, 1])  # C's output j stands for component perm^-1[j]
+    method.D.heads["responsibility"][1] = _posterior_head(prior, (prior.mu * 2)[perm.argsort()])
+    resp = method.responsibilities(x)
+    z, k = prior.sample(400, generator=torch.Generator().manual_seed(0))
+    gen = method.responsibilities(G(z))
+    if measure == "mi":
+        assert method.output_alignment().tolist() == perm.tolist()
+        assert float((gen.argmax(1) == k).float().mean()) > 0.99  # output k = component k
+    else:  # KL pins output k to component k in training; nothing is re-matched afterwards
+        assert method.output_alignment() is None
+        assert float((gen.argmax(1) == k).float().mean()) < 0.1
+    assert cl.clustering_accuracy(y.numpy(), resp.argmax(1).numpy()) > 0.99  # ACC does not care either way
+
+
+def test_align_outputs_undoes_a_permutation():
+    w = torch.eye(3).repeat(4, 1)  # p(k | z) of 12 fakes: one-hot
+    c_fake = w[:, [1, 2, 0]]  # C's output 0 answers component 1, ...
+    assert torch.equal(c_fake[:, align_outputs(w, c_fake)], w)
+
+
+@pytest.mark.parametrize("measure", ["mi", "kl"])
+def test_eq6_in_training_reads_c_through_the_alignment(measure):
+    """With MI, a C whose outputs are relabelled gives D and G exactly the losses of the C that is not: Eq. 6
+    weighs the fake of component k by the output matched to k. KL has no such freedom (the losses differ)."""
+    x, _, prior, G = _toy(16)
+
+    def losses_with(order):
+        torch.manual_seed(0)  # the same adversarial head both times
+        method = ResponsibilityGMGAN(prior, G, Discriminator(nn.Sequential(nn.Identity()), 2), measure=measure)
+        method.D.heads["responsibility"][1] = _posterior_head(prior, (prior.mu * 2)[order], var=4.0)
+        d, _ = method.d_step(x, generator=torch.Generator().manual_seed(0))
+        g, _ = method.g_step(0, generator=torch.Generator().manual_seed(0), real=x)
+        return float(d.detach()), float(g.detach())
+
+    same, relabelled = losses_with(torch.arange(4)), losses_with(torch.tensor([1, 3, 0, 2]))
+    if measure == "mi":
+        assert relabelled == pytest.approx(same, rel=1e-5)
+    else:
+        assert relabelled != pytest.approx(same, rel=1e-3)
+
+
+def test_batchnorm_statistics_are_re_estimated_on_the_real_images():
+    torch.manual_seed(0)
+    trunk = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4))
+    D = Discriminator(trunk, 4)
+    D.add_head("component", nn.Linear(4, 3))
+    D.train()
+    for _ in range(50):  # running statistics of alternating "real" and "fake" batches, as in GAN training
+        D(torch.randn(64, 2) + 5.0)
+        D(torch.randn(64, 2) - 5.0)
+    before = D.trunk[1].running_mean.clone()
+    real = torch.randn(2000, 2) * 2 + 3.0
+    method = UnsupervisedGAN(GaussianMixture(3, 2), nn.Linear(2, 2), D)
+    Dr = cl.real_statistics_discriminator(method, real, batch_size=250)
+    torch.testing.assert_close(D.trunk[1].running_mean, before)  # the run's own D is untouched
+    feats = D.trunk[0](real).detach()
+    torch.testing.assert_close(Dr.trunk[1].running_mean, feats.mean(0), atol=1e-4, rtol=0)
+    torch.testing.assert_close(Dr.trunk[1].running_var, feats.var(0), rtol=0.02, atol=1e-4)
+    assert not Dr.training
+    # read in eval mode, real images are normalised as a whole real batch would be in train mode
+    with torch.no_grad():
+        D.train()
+        batch_mode = D(real, heads=("component",))["component"]
+        eval_mode = Dr(real, heads=("component",))["component"]
+    torch.testing.assert_close(eval_mode, batch_mode, atol=2e-2, rtol=0)
+
+
+def test_head_route_reads_the_component_head_and_refuses_runs_without_one():
+    x, y, prior, G = _toy()
+    method = UnsupervisedGAN(prior, G, Discriminator(nn.Sequential(nn.Identity()), 2)).with_component_head(1.0)
+    method.D.heads["component"] = _posterior_head(prior, prior.mu * 2)
+    c = cl.fit_head_route(method, x)
+    assert cl.clustering_accuracy(y.numpy(), c.assign(x).argmax(1).numpy()) > 0.99
+    with pytest.raises(Exception, match="--info"):
+        cl.fit_head_route(UnsupervisedGAN(prior, G, Discriminator(nn.Sequential(nn.Identity()), 2)), x)
+
+
+def test_the_component_head_makes_g_keep_the_component_recoverable(tmp_path):
+    """info.weight trains a head on D to read k back from G(z), and G to keep it readable: on the toy grid
+    the cross-entropy falls far below log K within a few hundred steps, for D's head and for G."""
+    from gmgan.config import make_config
+    from gmgan.train import Trainer
+
+    cfg = make_config("toy-grid3", {"info": {"weight": 1.0}, "train": {"steps": 300, "log_every": 50,
+                                                                      "sample_every": 0}})
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    logs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    first, last = logs[0], logs[-1]
+    assert first["component_ce_G"] > 1.0  # log 9 = 2.2 at the start
+    assert last["component_ce_G"] < 0.3 and last["component_ce_D"] < 0.3
+
+
+def test_cluster_trains_the_routes_recipe_when_no_run_is_given_then_resumes_and_reuses(tmp_path):
+    out = tmp_path / "c"
+    opts = cl.ClusterOptions(method="head", dataset="digits", out=str(out), steps=4, seeds=(0,), progress=False,
+                             splits=("test",))
+    first = cl.run_clustering(opts)
+    assert first["seeds"]["0"]["fit"]["run_status"] == "trained"
+    assert (out / "models" / "seed-0" / "config.yaml").is_file() and (out / "cluster.json").is_file()
+    assert first["protocol"]["recipe"] == cl.RECIPES["head"]
+    again = cl.run_clustering(opts)
+    assert again["seeds"]["0"]["fit"]["run_status"] == "found"
+    longer = cl.run_clustering(cl.ClusterOptions(**{**opts.__dict__, "steps": 6}))  # an interrupted run resumes
+    assert longer["seeds"]["0"]["fit"]["run_status"] == "resumed" and longer["seeds"]["0"]["fit"]["step"] == 6
+    with pytest.raises(Exception, match="other settings"):  # another route's model is never mixed in
+        cl.run_clustering(cl.ClusterOptions(**{**opts.__dict__, "method": "classifier"}))
+    # the CLI only parses and calls: the same options give the same table
+    assert main(["cluster", "--dataset", "digits", "--method", "head", "--steps", "6", "--splits", "test",
+                 "--out", str(out), "--no-progress"]) == 0
+    cli = json.loads((out / "cluster.json").read_text())
+    assert cli["summary"] == longer["summary"]

@@ -75,10 +75,14 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     return config_from_dict(upgrade_saved(load_yaml(path)))
 
 
-def load_trained(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, GANMethod, int]:
-    """(config, method with the latest weights, step) of a run, for sampling and evaluation."""
+def load_trained(run_dir: str | Path, device: str = "cpu",
+                 checkpoint: str | Path | None = None) -> tuple[RunConfig, GANMethod, int]:
+    """(config, method with the latest weights, step) of a run, for sampling and evaluation.
+
+    ``checkpoint``: one of the run's checkpoint folders (``ckpt.list_checkpoints(run_dir)``) instead of the latest.
+    """
     cfg = load_run_config(run_dir)
-    path = ckpt.latest_checkpoint(run_dir)
+    path = Path(checkpoint) if checkpoint is not None else ckpt.latest_checkpoint(run_dir)
     if path is None:
         raise CheckpointError(f"{run_dir} has no checkpoint yet. Train it first (gmgan train --out {run_dir}).")
     model, _, state = ckpt.load_checkpoint(path, trainer=False)

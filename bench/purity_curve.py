@@ -1,0 +1,113 @@
+"""Mean component purity along training, from a run's kept checkpoints (issue: components that are classes).
+
+    python bench/purity_curve.py runs/gm-std-s0 runs/gm-std-s1 runs/gm-std-s2 --label "GM-GAN static" \
+        --out docs/results/purity-curve
+
+For every checkpoint of every run: n samples per component (fixed latents per run), classified by the
+dataset's evaluation classifier (the one ``gmgan evaluate`` uses, cached); purity of a component = the share
+of its samples in its majority class; mean over components. Labels enter only through that classifier, i.e.
+for scoring. With ``--head`` the runs' component head (``--info``) is also read on the real test images and
+its clustering ACC recorded per checkpoint. Writes OUT.json (every point, the command) and OUT.png (mean over
+the runs of one label with its standard deviation as a band, one line per label).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gmgan import checkpoint as ckpt
+from gmgan.evaluate import metrics as M
+from gmgan.evaluate.classifier import get_classifier
+from gmgan.nets import generate
+from gmgan.train import load_run_config, load_trained
+
+
+def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None) -> list[dict[str, float]]:
+    from gmgan import cluster as cl
+    from gmgan.data import load_from_config
+
+    cfg = load_run_config(run)
+    train = load_from_config(cfg.data, 0, data_dir=data_dir, imbalance=False)
+    test = load_from_config(cfg.data, 0, split="test", data_dir=data_dir, imbalance=False)
+    classifier = get_classifier(train, test, progress=False)
+    points = []
+    for path in ckpt.list_checkpoints(run):
+        _, method, step = load_trained(run, checkpoint=path)
+        K = method.prior.K
+        k = torch.arange(K).repeat_interleave(n_per_component)
+        z, _ = method.prior.sample(len(k), component=k, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            classes = classifier.extract(generate(method.G, z))[1].argmax(1)
+        purity = M.component_purity(k, classes, K, train.num_classes or 10)
+        point = {"step": step, "epochs": round(step * cfg.train.b_D / len(train), 2),
+                 "mean_purity": float(purity["mean"]),
+                 "classes_covered": len(set(int(c) for c in purity["majority_class"]))}
+        if head and getattr(method, "has_component_head", False):
+            c = cl.fit_head_route(method, train.x[torch.randperm(len(train), generator=torch.Generator()
+                                                                 .manual_seed(0))[:20_000]])
+            pred = c.assign(test.x).argmax(1).numpy()
+            point.update({f"head_test_{m}": v for m, v in cl.scores(test.y.numpy(), pred).items()})
+        print(run, point, flush=True)
+        points.append(point)
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--label", action="append", help="LABEL=RUN,RUN,... groups for the plot (default: one "
+                        "group of every run)")
+    parser.add_argument("--n-per-component", type=int, default=500)
+    parser.add_argument("--head", action="store_true", help="also score the component head on the test split")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default="docs/results/purity-curve")
+    args = parser.parse_args()
+    torch.set_grad_enabled(True)
+    results = {str(run): curve(run, args.n_per_component, args.head, args.data_dir) for run in args.runs}
+    groups: dict[str, list[str]] = {}
+    for spec in args.label or [f"runs={','.join(map(str, args.runs))}"]:
+        name, _, members = spec.partition("=")
+        groups[name] = members.split(",")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python bench/purity_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "n_per_component": args.n_per_component,
+                                                    "groups": groups, "runs": results}, indent=1) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = ["mean_purity"] + (["head_test_acc"] if args.head else [])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for name, members in groups.items():
+            series = [results[m] for m in members if m in results]
+            series = [[p for p in s if metric in p] for s in series]
+            n = min((len(s) for s in series), default=0)
+            if not n:
+                continue
+            epochs = np.array([p["epochs"] for p in series[0][:n]])
+            values = np.array([[p[metric] for p in s[:n]] for s in series])
+            mean, std = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
+            ax.plot(epochs, mean, marker="o", ms=3, label=f"{name} ({len(values)} seeds)")
+            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+        ax.set_xlabel("epochs")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
