@@ -278,3 +278,24 @@ def test_cluster_trains_the_routes_recipe_when_no_run_is_given_then_resumes_and_
                  "--out", str(out), "--no-progress"]) == 0
     cli = json.loads((out / "cluster.json").read_text())
     assert cli["summary"] == longer["summary"]
+
+
+def test_refine_self_labels_confident_real_images_without_reading_labels():
+    """A route that is right on the easy images and wrong near one boundary: training a CNN on its confident
+    assignments fixes the boundary cases; the labels are only used to score."""
+    from gmgan.data import load_dataset
+
+    data = load_dataset("digits", None, "train")
+    x, y = data.x[:600], data.y[:600]
+    noisy = y.clone()
+    flip = torch.Generator().manual_seed(0)
+    wrong = torch.rand(len(y), generator=flip) < 0.2  # 20% wrong, and unsure where wrong
+    noisy[wrong] = (y[wrong] + 1) % 10
+    soft = torch.nn.functional.one_hot(noisy, 10).float() * torch.where(wrong, 0.5, 0.99)[:, None]
+    soft = soft + (1 - soft.sum(1, keepdim=True)) / 10
+    c = cl.Clustering(10, lambda images: soft if images is x else None)
+    refined = cl.refine(c, x, keep=0.7, steps=300, seed=0)
+    acc_before = cl.clustering_accuracy(y.numpy(), noisy.numpy())
+    acc_after = cl.clustering_accuracy(y.numpy(), refined.assign(x).argmax(1).numpy())
+    assert acc_before == pytest.approx(0.8, abs=0.05) and acc_after > acc_before + 0.1
+    assert refined.info["refine"]["images"] == pytest.approx(0.7 * 600, abs=10)

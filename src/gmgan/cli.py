@@ -430,7 +430,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         method=args.method, run=args.run, dataset=args.dataset, data_dir=args.data_dir, out=args.out, seeds=seeds,
         multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")), K=args.K, fit_images=args.fit_images,
         samples_per_component=args.samples_per_component, classifier_steps=args.classifier_steps,
-        scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn, steps=args.steps,
+        scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn, refine=args.refine, steps=args.steps,
         device=args.device or "cpu", progress=not args.no_progress)
     result = cl.run_clustering(opts)
     for split, metrics in result["summary"].items():
@@ -734,6 +734,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inversion-steps", type=int, default=500)
     p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when a "
                    "head reads real images: re-estimated on the real fit images (default) or D's running ones")
+    p.add_argument("--refine", type=float, default=0.0, metavar="KEEP", help="ours: then train a CNN on the real "
+                   "fit images the route is most sure of (this share of each cluster, e.g. 0.5), labelled by the "
+                   "route, and assign with it (no labels used); 0 = off")
     p.add_argument("--steps", type=int, help="without RUN_DIR: training steps of the route's recipe (default "
                    "the mnist preset's 10000)")
     p.add_argument("--out", metavar="DIR", help="default RUN_DIR/cluster/METHOD; without RUN_DIR the models "
