@@ -211,7 +211,7 @@ class RunFigures:
             rows = [[split, *[f"{m[k]['mean']:.4f} ± {m[k]['std']:.4f}" for k in ("acc", "nmi", "ari")]]
                     for split, m in c["summary"].items()]
             parts.append(f"<h4>{html.escape(path.parent.name)} (seeds {c['protocol']['seeds']})</h4>"
-                         + _table(["split", "ACC", "NMI", "ARI"], rows))
+                         + _table(["split", "ACC", "NMI (Eq. 13)", "ARI"], rows))
             confusion = path.parent / "confusion-test.png"
             if confusion.is_file():
                 parts.append(_img(confusion, "confusion matrix"))
