@@ -243,11 +243,16 @@ def cmd_fit_prior(args: argparse.Namespace) -> int:
     x = data.x
     if args.max_images and x.shape[0] > args.max_images:
         x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.max_images]]
+    if args.bn == "real" and method.has_encoder and args.route != "inversion":
+        from gmgan.cluster import real_statistics_discriminator
+
+        method.D = real_statistics_discriminator(method, x)  # the encoder reads real images (see gmgan.cluster)
     print(f"encoding {x.shape[0]} training images of {args.run} (step {step}) by route {args.route} ...", flush=True)
     z, route, info = latent_codes(method, x, args.route, args.seed, args.inversion_steps, progress=not args.no_progress)
     gm, summary = fit_mixture(z, components, args.covariance, args.seed)
     prior = GaussianMixture.from_sklearn(gm)
-    summary = {**summary, "route": route, "route_info": info, "step": step, "images": int(x.shape[0])}
+    summary = {**summary, "route": route, "route_info": info, "step": step, "images": int(x.shape[0]),
+               "bn": args.bn if route == "encoder" else "n/a"}
     folder = save_fitted_prior(args.run, prior, summary)
     print(f"fitted {summary['components']} components ({args.covariance} covariance) to {summary['n']} codes "
           f"from the {route}: mean log-likelihood {summary['mean_log_likelihood']:.3f}, BIC {summary['bic']:.1f}")
@@ -387,6 +392,17 @@ def cmd_assign(args: argparse.Namespace) -> int:
     route = args.route
     if route == "auto":
         route = "responsibility" if hasattr(method, "responsibilities") else "fitted"
+    if args.bn == "real" and (route == "responsibility" or method.has_encoder):
+        from gmgan.cluster import real_statistics_discriminator
+
+        # the heads read real images with D's BatchNorm statistics of real images: those of the run's training
+        # data (up to 20,000), else, when that folder is not at hand, of the images being assigned
+        try:
+            train = load_from_config(cfg.data, cfg.train.seed, imbalance=False, data_dir=args.data_dir).x
+            ref = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:20_000]]
+        except GmganError:
+            ref = x
+        method.D = real_statistics_discriminator(method, ref)
     if route == "responsibility":
         if not hasattr(method, "responsibilities"):
             raise GmganError(f"{args.run} has no posterior consistency module (train with --method responsibility); "
@@ -648,6 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=20_000, help="fit on at most this many training images, "
                    "drawn at random (default 20000; 0 = all)")
     p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when inverting")
+    p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when "
+                   "a head reads real images: re-estimated on real images (default) or D's running ones")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if it has moved")
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
@@ -697,6 +715,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="C(x) of a responsibility run, or the mixture of gmgan fit-prior on the image codes "
                         "(auto: C when the run has one)")
     p.add_argument("--inversion-steps", type=int, default=500)
+    p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when "
+                   "a head reads the images: re-estimated on the run's real training images (default) or D's "
+                   "running ones")
     p.add_argument("--out", metavar="CSV")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", metavar="DIR")
