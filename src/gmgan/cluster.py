@@ -92,7 +92,7 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
             "ari": float(adjusted_rand_score(y_true, y_pred))}
 
 
-def real_statistics_discriminator(method: Any, x: Tensor, batch_size: int = 500) -> nn.Module:
+def real_statistics_discriminator(method: Any, x: Tensor, batch_size: int = 500) -> Any:
     """A copy of the run's D with BatchNorm statistics re-estimated on the real images x (no labels)."""
     from gmgan.nets import recalibrate_batchnorm
 

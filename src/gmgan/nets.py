@@ -14,6 +14,7 @@ The discriminator is a shared *trunk* (x -> feature vector) plus a dictionary of
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -182,8 +183,11 @@ def add_classifier_head(D: Discriminator, name: str, outputs: int, shared: bool 
     D.add_head(name, nn.Sequential(own, nn.Linear(D.feature_dim, outputs)), tap=tap)
 
 
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
 @torch.no_grad()
-def recalibrate_batchnorm(module: nn.Module, batches: Iterable[Tensor], call=None) -> nn.Module:
+def recalibrate_batchnorm(module: ModuleT, batches: Iterable[Tensor], call=None) -> ModuleT:
     """A copy of ``module`` whose BatchNorm running statistics are those of ``batches`` alone, in eval mode.
 
     D's running statistics average over the real *and* generated batches it was trained on; a head applied
