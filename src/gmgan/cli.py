@@ -243,10 +243,10 @@ def cmd_fit_prior(args: argparse.Namespace) -> int:
     x = data.x
     if args.max_images and x.shape[0] > args.max_images:
         x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(args.seed))[: args.max_images]]
-    if args.bn == "real" and method.has_encoder and args.route != "inversion":
-        from gmgan.cluster import real_statistics_discriminator
+    if method.has_encoder and args.route != "inversion":
+        from gmgan.cluster import reading_discriminator
 
-        method.D = real_statistics_discriminator(method, x)  # the encoder reads real images (see gmgan.cluster)
+        method.D = reading_discriminator(method, x, args.bn)  # the encoder reads real images (see gmgan.cluster)
     print(f"encoding {x.shape[0]} training images of {args.run} (step {step}) by route {args.route} ...", flush=True)
     z, route, info = latent_codes(method, x, args.route, args.seed, args.inversion_steps, progress=not args.no_progress)
     gm, summary = fit_mixture(z, components, args.covariance, args.seed)
@@ -362,18 +362,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_soft_csv(path: Path, header: list[str], keys: list[list[Any]], hard: Any, soft: Any,
-                    digits: int) -> None:
-    from gmgan.cluster import write_soft_csv
-
-    write_soft_csv(path, header, keys, hard, soft, digits)
-
-
 def cmd_assign(args: argparse.Namespace) -> int:
 
     import torch
 
     from gmgan.checkpoint import atomic_write_text
+    from gmgan.cluster import write_soft_csv
     from gmgan.data import load_from_config, load_images
     from gmgan.train import load_trained
 
@@ -393,7 +387,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if route == "auto":
         route = "responsibility" if hasattr(method, "responsibilities") else "fitted"
     if args.bn == "real" and (route == "responsibility" or method.has_encoder):
-        from gmgan.cluster import real_statistics_discriminator
+        from gmgan.cluster import reading_discriminator
 
         # the heads read real images with D's BatchNorm statistics of real images: those of the run's training
         # data (up to 20,000), else, when that folder is not at hand, of the images being assigned
@@ -402,7 +396,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
             ref = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:20_000]]
         except GmganError:
             ref = x
-        method.D = real_statistics_discriminator(method, ref)
+        method.D = reading_discriminator(method, ref, args.bn)
     if route == "responsibility":
         if not hasattr(method, "responsibilities"):
             raise GmganError(f"{args.run} has no posterior consistency module (train with --method responsibility); "
@@ -418,7 +412,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     default = f"assignments-{route}-{Path(source).name.replace(':', '-')}.csv"
     out = Path(args.out) if args.out else Path(args.run) / "assign" / default
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_soft_csv(out, ["index", "name", "component"],
+    write_soft_csv(out, ["index", "name", "component"],
                     [[i, name] for i, name in enumerate(names)], hard, resp, digits=6)
     counts = torch.bincount(hard, minlength=resp.shape[1]).tolist()
     summary: dict[str, Any] = {"run": str(args.run), "step": step, "route": route, "images": source, "n": len(names),

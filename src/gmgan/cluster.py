@@ -102,6 +102,12 @@ def real_statistics_discriminator(method: Any, x: Tensor, batch_size: int = 500)
                                  call=lambda D, b: D(b, heads=heads))
 
 
+def reading_discriminator(method: Any, x_real: Tensor | None, bn: str = "real") -> Any:
+    """The D a head is read with on real images: re-estimated on ``x_real`` (``bn="real"``), else the run's own."""
+    _check_bn(bn)
+    return real_statistics_discriminator(method, x_real) if bn == "real" and x_real is not None else method.D
+
+
 def _check_bn(bn: str) -> None:
     if bn not in BN_MODES:
         raise ConfigError(f"bn must be one of {BN_MODES}. Got {bn!r} instead.")
@@ -187,9 +193,8 @@ def fit_mixture_route(method: Any, x_fit: Tensor, K: int, seed: int = 0, covaria
     from gmgan.latent import assign, fit_mixture, latent_codes
     from gmgan.priors import GaussianMixture
 
-    _check_bn(bn)
-    if bn == "real" and method.has_encoder:
-        method.D = real_statistics_discriminator(method, x_fit)
+    if method.has_encoder:  # encode() reads method.D
+        method.D = reading_discriminator(method, x_fit, bn)
     z, route, route_info = latent_codes(method, x_fit, "auto", seed, inversion_steps)
     gm, summary = fit_mixture(z, K, covariance, seed)
     prior = GaussianMixture.from_sklearn(gm)
@@ -208,8 +213,7 @@ def fit_responsibility_route(method: Any, x_fit: Tensor | None = None, bn: str =
     if not hasattr(method, "responsibilities"):
         raise ConfigError("the responsibility route needs a run trained with --method responsibility (it reads "
                           "the posterior consistency module C).")
-    _check_bn(bn)
-    D = real_statistics_discriminator(method, x_fit) if bn == "real" and x_fit is not None else method.D
+    D = reading_discriminator(method, x_fit, bn)
     return Clustering(method.prior.K, lambda x: method.responsibilities(x, D=D).cpu(),
                       {"encoding": method.encoding, "bn": bn, "measure": method.measure})
 
@@ -219,15 +223,12 @@ def fit_head_route(method: Any, x_fit: Tensor | None = None, bn: str = "real", b
     if not getattr(method, "has_component_head", False):
         raise ConfigError("the head route reads the component head of a run trained with --info WEIGHT "
                           "(info.weight > 0); this run has none. Use --method classifier for a plain GM-GAN.")
-    _check_bn(bn)
-    D = real_statistics_discriminator(method, x_fit) if bn == "real" and x_fit is not None else method.D
-    D.eval()
-    device = next(D.parameters()).device
+    from gmgan.nets import read_head
 
-    @torch.no_grad()
+    D = reading_discriminator(method, x_fit, bn)
+
     def assign(images: Tensor) -> Tensor:
-        return torch.cat([torch.softmax(D(c.to(device), heads=("component",))["component"], 1).cpu()
-                          for c in images.split(batch_size)])
+        return torch.softmax(read_head(D, images, "component", batch_size), 1).cpu()
 
     return Clustering(method.prior.K, assign, {"bn": bn, "weight": method.component_weight})
 
@@ -311,12 +312,6 @@ def fit_baseline(name: str, x_fit: Tensor, K: int, seed: int = 0) -> Clustering:
     return Clustering(K, assign, info)
 
 
-def seed_run(run_dir: Any, seed: int, progress: bool = False) -> Any:
-    """The run of ``run_dir``'s config trained with ``seed``: RUN itself, else RUN-s<seed> (trained if missing,
-    resumed if interrupted). A sibling with other settings is refused with the differences."""
-    return seed_run_status(run_dir, seed, progress)[0]
-
-
 def summarize(per_seed: dict[int, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, Any]]]:
     """Mean, standard deviation (ddof 1 when there are 2 or more seeds), best and per-seed values."""
     out: dict[str, dict[str, dict[str, Any]]] = {}  # split -> metric -> {per_seed, mean, std, best}
@@ -382,7 +377,7 @@ def ensure_trained(cfg: Any, run_dir: Any, progress: bool = True) -> tuple[Any, 
 
     from gmgan.checkpoint import latest_checkpoint
     from gmgan.config import diff_configs
-    from gmgan.train import Trainer, load_run_config
+    from gmgan.train import RESUMABLE_CHANGES, Trainer, load_run_config
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -390,9 +385,8 @@ def ensure_trained(cfg: Any, run_dir: Any, progress: bool = True) -> tuple[Any, 
         Trainer(cfg, run_dir, progress=progress).fit()
         return run_dir, "trained"
     saved = load_run_config(run_dir)
-    ignore = ("data.data_dir", "train.device", "train.steps", "train.log_every", "train.sample_every",
-              "train.checkpoint_every", "train.keep_checkpoints", "train.mlflow")
-    diffs = [d for d in diff_configs(cfg, saved) if not d.startswith(ignore)]
+    ignore = RESUMABLE_CHANGES | {"data.data_dir"}
+    diffs = [d for d in diff_configs(cfg, saved) if d.split(":")[0] not in ignore]
     if diffs:
         raise ConfigError(f"{run_dir} holds a run with other settings than this clustering asks for: "
                           f"{'; '.join(diffs)}. Move it away, or choose another --out.")
@@ -429,14 +423,15 @@ def seed_runs(opts: ClusterOptions, dataset: str, out: Any) -> list[tuple[int, A
             cfg = recipe_config(opts.method, dataset, opts.data_dir, seed, opts.steps)
             runs.append((seed, *ensure_trained(cfg, Path(out) / "models" / f"seed-{seed}", opts.progress)))
         elif opts.multi_seed:
-            runs.append((seed, *seed_run_status(opts.run, seed, opts.progress)))
+            runs.append((seed, *seed_run(opts.run, seed, opts.progress)))
         else:
             runs.append((seed, Path(opts.run), "found"))
     return runs
 
 
-def seed_run_status(run_dir: Any, seed: int, progress: bool = False) -> tuple[Any, str]:
-    """:func:`seed_run` with what happened (found, trained or resumed)."""
+def seed_run(run_dir: Any, seed: int, progress: bool = False) -> tuple[Any, str]:
+    """The run of ``run_dir``'s config trained with ``seed`` and what happened (found, trained or resumed):
+    RUN itself, else RUN-s<seed>, trained if missing, resumed if interrupted (:func:`ensure_trained`)."""
     from pathlib import Path
 
     from gmgan.train import load_run_config

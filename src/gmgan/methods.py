@@ -25,7 +25,7 @@ from gmgan import losses
 from gmgan.config import RunConfig
 from gmgan.distributed import SINGLE, Context, local_slice
 from gmgan.errors import ConfigError
-from gmgan.nets import Discriminator, add_classifier_head, add_encoder_head, build_nets
+from gmgan.nets import Discriminator, add_classifier_head, add_encoder_head, build_nets, generate, read_head
 from gmgan.priors import Prior, build_prior
 from gmgan.supervision import ClassMapping
 
@@ -95,6 +95,11 @@ class GANMethod(nn.Module):
         self.component_weight = weight
         return self
 
+    def _with_component_term(self, loss: Tensor, out: dict[str, Tensor], k: Tensor) -> tuple[Tensor, Tensor]:
+        """``loss`` plus weight x CE(component head, k), and that cross-entropy (for the log)."""
+        ce = losses.class_cross_entropy(out["component"], k)
+        return loss + self.component_weight * ce, ce
+
     @property
     def has_component_head(self) -> bool:
         return "component" in self.D.heads
@@ -109,13 +114,7 @@ class GANMethod(nn.Module):
         if not self.has_encoder:
             raise ConfigError("this run has no encoder head (train with --encoder), so it cannot encode images; "
                               "gmgan fit-prior and reconstruct fall back to inverting G by gradient descent.")
-        was_training = self.D.training
-        self.D.eval()
-        try:
-            device = next(self.D.parameters()).device
-            out = torch.cat([self.D(c.to(device), heads=("encoder",))["encoder"] for c in x.split(batch_size)])
-        finally:
-            self.D.train(was_training)
+        out = read_head(self.D, x, "encoder", batch_size)
         d = self.prior.d
         return out[:, :d], out[:, d:]
 
@@ -141,9 +140,7 @@ class GANMethod(nn.Module):
         fake_out = self.D(fake, heads=self.d_heads + extra)
         loss, logs = self.d_loss(real_out, fake_out, labels, k, real, fake, generator)
         if self.component_weight:  # the component head learns k back from G(z), on fakes only
-            ce = losses.class_cross_entropy(fake_out["component"], k)
-            loss = loss + self.component_weight * ce
-            logs["component_ce_D"] = ce
+            loss, logs["component_ce_D"] = self._with_component_term(loss, fake_out, k)
         if self.encoder_weight:  # GAEL Eq. 2 and 4: the encoder learns z back from G(z), on fakes only
             nll = losses.encoder_nll(fake_out["encoder"], z)
             scale = 1 / z.shape[1] if self.encoder_per_dimension else 1.0
@@ -165,9 +162,7 @@ class GANMethod(nn.Module):
             out = self.D(self.G(z), heads=self.d_heads + (("component",) if self.component_weight else ()))
             loss, logs = self.g_loss(out, k)
             if self.component_weight:  # G keeps the component recoverable from its images
-                ce = losses.class_cross_entropy(out["component"], k)
-                loss = loss + self.component_weight * ce
-                logs["component_ce_G"] = ce
+                loss, logs["component_ce_G"] = self._with_component_term(loss, out, k)
         finally:
             self.D.requires_grad_(True)
         return loss, {"loss_G": loss.detach(), **{name: v.detach() for name, v in logs.items()}}
@@ -379,13 +374,7 @@ class ResponsibilityGMGAN(GANMethod):
             return None
         g = torch.Generator(device=self.prior.device).manual_seed(seed)
         z, _ = self.per_component_latents(n_per_component, g)
-        was_training = self.D.training
-        self.D.eval()
-        try:
-            q = torch.cat([torch.softmax(self.D(self.G(c), heads=("responsibility",))["responsibility"], 1)
-                           for c in z.split(500)])
-        finally:
-            self.D.train(was_training)
+        q = torch.softmax(read_head(self.D, generate(self.G, z), "responsibility"), 1)
         return losses.align_outputs(self.prior.responsibilities(z), q)
 
     @torch.no_grad()
@@ -395,15 +384,7 @@ class ResponsibilityGMGAN(GANMethod):
         ``D``: a discriminator to read C from instead of this run's (e.g. one whose BatchNorm statistics were
         recalibrated on real images, :func:`gmgan.nets.recalibrate_batchnorm`).
         """
-        D = D if D is not None else self.D
-        was_training = D.training
-        D.eval()
-        try:
-            device = next(D.parameters()).device
-            logits = [D(c.to(device), heads=("responsibility",))["responsibility"] for c in x.split(batch_size)]
-        finally:
-            D.train(was_training)
-        resp = torch.softmax(torch.cat(logits), 1)
+        resp = torch.softmax(read_head(D if D is not None else self.D, x, "responsibility", batch_size), 1)
         perm = self.output_alignment()
         return resp if perm is None else resp[:, perm.to(resp.device)]
 

@@ -350,3 +350,15 @@ def generate(G: nn.Module, z: Tensor, batch_size: int = 1000) -> Tensor:
         return torch.cat([G(chunk) for chunk in z.split(batch_size)])
     finally:
         G.train(was_training)
+
+
+@torch.no_grad()
+def read_head(D: nn.Module, x: Tensor, head: str, batch_size: int = 500) -> Tensor:
+    """One head's outputs on images x: D in eval mode (its mode restored after), in chunks on D's device."""
+    was_training = D.training
+    D.eval()
+    try:
+        device = next(D.parameters()).device
+        return torch.cat([D(c.to(device), heads=(head,))[head] for c in x.split(batch_size)])
+    finally:
+        D.train(was_training)
