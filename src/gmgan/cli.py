@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gmgan.config import PRESETS, RunConfig, load_yaml, make_config, parse_assignment, upgrade_saved
-from gmgan.errors import GmganError
+from gmgan.errors import GmganError, TrainingInterrupted
 
 ROUTE_CHOICES = ("classifier", "mixture", "responsibility", "head", "kmeans", "gmm", "pca-kmeans", "pca-gmm")
 
@@ -138,7 +138,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.out:
         raise GmganError("gmgan train needs --out RUN_DIR, the folder the run is written to.")
     cfg = build_train_config(args)
-    result = Trainer(cfg, args.out, resume=args.resume, progress=not args.no_progress).fit()
+    trainer = Trainer(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    start, steps = trainer.start_step, trainer.cfg.train.steps
+    if args.resume and trainer.ctx.is_main:
+        if start >= steps:
+            print(f"{args.out} is already at step {start} (--steps {steps}): nothing to train. Raise --steps to "
+                  "train longer.")
+        else:
+            print(f"resumed {args.out} from step {start}; training to step {steps}" if start else
+                  f"{args.out} had no checkpoint yet: training from step 0 to {steps}")
+    result = trainer.fit()
     if result.get("rank", 0) == 0:  # under torchrun, rank 0 reports
         _print_outputs(result)
     return 0
@@ -812,6 +821,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except TrainingInterrupted as exc:
+        print(f"\ngmgan {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except GmganError as exc:
         print(f"gmgan {args.command}: error: {exc}", file=sys.stderr)
         return 2

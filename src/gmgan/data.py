@@ -60,6 +60,16 @@ TOY_GRIDS = {
 }
 
 
+def _fingerprint(x: np.ndarray, y: Tensor | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256(f"{x.dtype}{x.shape}".encode())
+    h.update(memoryview(x).cast("B"))
+    if y is not None:
+        h.update(y.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class Dataset:
     """Training data: ``x`` (N, ...) float32 in [-1, 1] for images (raw coordinates for points)."""
@@ -81,6 +91,10 @@ class Dataset:
     @property
     def is_image(self) -> bool:
         return self.x.dim() == 4
+
+    def fingerprint(self) -> str:
+        """sha256 of the samples and labels: the same data moved to another folder keep their fingerprint."""
+        return _fingerprint(self.x.contiguous().numpy(), self.y)
 
     def batch(self, idx: Tensor) -> Tensor:
         """The float samples at ``idx`` (what the trainer reads each step)."""
@@ -113,6 +127,9 @@ class LazyImages(Dataset):
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def fingerprint(self) -> str:
+        return _fingerprint(np.ascontiguousarray(self.images), self.y)
 
     @property
     def shape(self) -> tuple[int, ...]:

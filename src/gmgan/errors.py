@@ -28,3 +28,15 @@ class DivergenceError(GmganError):
 
 class EvaluationError(GmganError):
     """A metric cannot be computed as asked (too few samples, a missing extractor, mismatched shapes)."""
+
+
+class TrainingInterrupted(GmganError):
+    """SIGINT (Ctrl-C) or SIGTERM stopped training after a checkpoint of the current step was written.
+
+    ``exit_code`` is the shell's convention for the signal: 130 for SIGINT, 143 for SIGTERM.
+    """
+
+    def __init__(self, message: str, signum: int, step: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
+        self.step = step

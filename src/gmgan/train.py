@@ -8,8 +8,11 @@ each checkpoint, so on CPU a resumed run ends with exactly the weights of an uni
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from gmgan import checkpoint as ckpt
 from gmgan import distributed as dist_
 from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml, upgrade_saved
 from gmgan.data import BatchSampler, Dataset, LazyImages, load_from_config
-from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError
+from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError, TrainingInterrupted
 from gmgan.evaluate.toy import toy_metrics
 from gmgan.methods import GANMethod, build_method
 from gmgan.nets import generate
@@ -94,14 +97,45 @@ def load_trained(run_dir: str | Path, device: str = "cpu",
     return cfg, method, int(state["step"])
 
 
+class StopSignals:
+    """While active, SIGINT (Ctrl-C) and SIGTERM only set ``signum``: the loop finishes its step, writes a
+    checkpoint and stops. A second signal stops at once (KeyboardInterrupt). Only in the main thread."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> StopSignals:
+        if self.enabled:
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        self._previous = {}
+
+
 class Trainer:
     """Train ``cfg`` into ``run_dir``; ``resume=True`` continues the run folder's latest checkpoint."""
 
     def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
                  dataset: Dataset | None = None) -> None:
         self.run_dir = Path(run_dir)
+        if cfg.data.data_dir:  # stored resolved, so --resume and evaluate work from any working directory
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(
+                cfg.data, data_dir=str(Path(cfg.data.data_dir).expanduser().resolve())))
         self.cfg = cfg
         self.start_step = 0
+        self.saved_data_dir: str | None = None
         t = cfg.train
         self.ctx = dist_.from_environment(t.device)  # torchrun: one process per device, rank 0 writes files
         dist_.check_divisible(self.ctx, b_D=t.b_D, b_G=t.b_G)
@@ -119,6 +153,7 @@ class Trainer:
         self.data = dataset or load_from_config(cfg.data, seed=t.seed)
         if len(self.data) == 0:
             raise GmganError(f"The dataset {cfg.data.name!r} is empty. Check --data-dir and the split.")
+        self.data_fingerprint = self.data.fingerprint()
         torch.manual_seed(t.seed)  # only for modules that draw at construction; the loop uses explicit generators
         self.method = build_method(cfg, self.data.shape, torch.Generator().manual_seed(t.seed),
                                    self.data.num_classes, self.data.class_names).to(self.device)
@@ -135,6 +170,8 @@ class Trainer:
         self.latent_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1)
         if resume_from is not None:
             self._load(resume_from)
+        if self.ctx.is_main:
+            self._write_config()
         self.writer = self._tensorboard()
         self.mlflow = self._mlflow()
 
@@ -149,27 +186,39 @@ class Trainer:
             dist_.barrier(self.ctx)
 
     def _prepare_run_dir_main(self, resume: bool) -> Path | None:
-        check_writable(self.run_dir)
+        """Check the folder; nothing is written into it until the data and the model have been built
+        (:meth:`_write_config`), so a start that fails leaves the folder reusable."""
         config_path = self.run_dir / "config.yaml"
-        if not resume:
-            if config_path.exists() or ckpt.list_checkpoints(self.run_dir):
-                raise GmganError(
-                    f"{self.run_dir} already holds a run. Pass --resume to continue it, or choose a new --out."
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise GmganError(f"--out {self.run_dir} is a file, not a folder. Choose another --out.")
+        if resume:
+            if not config_path.is_file():
+                raise GmganError(f"--resume: {self.run_dir} holds no run (no config.yaml). Drop --resume to start "
+                                 "one.")
+            check_writable(self.run_dir)
+            saved = load_run_config(self.run_dir)
+            allowed = RESUMABLE_CHANGES | {"data.data_dir"}  # a new data folder must hold the same data (_load)
+            changed = [d for d in diff_configs(saved, self.cfg) if d.split(":")[0] not in allowed]
+            if changed:
+                raise ConfigError(
+                    f"--resume refused: the config differs from the one {self.run_dir} was trained with:\n  "
+                    + "\n  ".join(changed)
+                    + "\nResume with the saved config (omit these options), or start a new run with another --out."
                 )
-            save_yaml(self.cfg, config_path)
-            return None
-        if not config_path.exists():
-            raise GmganError(f"--resume: {self.run_dir} holds no run (no config.yaml). Drop --resume to start one.")
-        saved = load_run_config(self.run_dir)
-        changed = [d for d in diff_configs(saved, self.cfg) if d.split(":")[0] not in RESUMABLE_CHANGES]
-        if changed:
-            raise ConfigError(
-                f"--resume refused: the config differs from the one {self.run_dir} was trained with:\n  "
-                + "\n  ".join(changed)
-                + "\nResume with the saved config (omit these options), or start a new run with another --out."
+            self.saved_data_dir = saved.data.data_dir
+            return ckpt.latest_checkpoint(self.run_dir)
+        check_writable(self.run_dir)
+        if ckpt.list_checkpoints(self.run_dir) or (self.run_dir / "metrics.jsonl").exists():
+            raise GmganError(
+                f"{self.run_dir} already holds a run. Pass --resume to continue it, or choose a new --out."
             )
-        save_yaml(self.cfg, config_path)
-        return ckpt.latest_checkpoint(self.run_dir)
+        # a config.yaml alone is what a start that failed before its first step left: the folder is free
+        return None
+
+    def _write_config(self) -> None:
+        if self.start_step >= self.cfg.train.steps and self.start_step > 0:
+            return  # nothing to train: the saved config keeps the run's own length
+        save_yaml(self.cfg, self.run_dir / "config.yaml")
 
     def _mlflow(self) -> Any:
         """The mlflow module with a run started for this run folder, or None (train.mlflow unset, or rank > 0)."""
@@ -208,6 +257,21 @@ class Trainer:
         bar = tqdm(range(self.start_step, t.steps), initial=self.start_step, total=t.steps,
                    disable=not self.progress, desc=f"train {self.run_dir.name}", dynamic_ncols=True)
         tick, last_logged = time.perf_counter(), self.start_step
+        stop = StopSignals(enabled=not self.ctx.enabled)  # torchrun: its own signal handling, no collective save
+        try:
+            with stop:
+                self._loop(bar, stop, finite, sums, tick, last_logged)
+        except TrainingInterrupted:
+            if self.writer is not None:
+                self.writer.close()
+            raise
+        finally:
+            bar.close()
+        return self._finish()
+
+    def _loop(self, bar: Any, stop: StopSignals, finite: torch.Tensor, sums: dict[str, torch.Tensor],
+              tick: float, last_logged: int) -> None:
+        t = self.cfg.train
         for step in bar:
             logs = self.train_step()
             finite &= torch.isfinite(logs["loss_D"]) & torch.isfinite(logs["loss_G"])
@@ -226,16 +290,25 @@ class Trainer:
                 sums, tick, last_logged = {}, time.perf_counter(), done
             if t.sample_every and done % t.sample_every == 0 and done != t.steps and self.ctx.is_main:
                 self.write_samples(done)
-            if (t.checkpoint_every and done % t.checkpoint_every == 0) or done == t.steps:
+            saved = (t.checkpoint_every and done % t.checkpoint_every == 0) or done == t.steps
+            if saved or stop.signum is not None:
                 self._check_finite(finite, done)
-                self.save(done)
-        bar.close()
+                path = self.save(done)
+            if stop.signum is not None:
+                name = signal.Signals(stop.signum).name
+                raise TrainingInterrupted(
+                    f"{name} received: stopped at step {done} of {t.steps} after writing the checkpoint {path}. "
+                    f"Continue with: gmgan train --out {self.run_dir} --resume", stop.signum, done)
+
+    def _finish(self) -> dict[str, Any]:
+        t = self.cfg.train
         latest = ckpt.latest_checkpoint(self.run_dir)
+        step = max(t.steps, self.start_step)  # a resumed run already past --steps trains nothing
         if not self.ctx.is_main:
             dist_.shutdown(self.ctx)
-            return {"run_dir": str(self.run_dir), "step": t.steps, "checkpoint": str(latest), "rank": self.ctx.rank}
+            return {"run_dir": str(self.run_dir), "step": step, "checkpoint": str(latest), "rank": self.ctx.rank}
         try:
-            outputs: dict[str, Any] = self.write_samples(t.steps, final=True)
+            outputs: dict[str, Any] = self.write_samples(step, final=True)
             if self.data.grid is not None:
                 outputs["toy_metrics"] = self.toy_metrics()
             if self.writer is not None:
@@ -244,7 +317,8 @@ class Trainer:
                 self.mlflow.end_run()
         finally:
             dist_.shutdown(self.ctx)
-        return {"run_dir": str(self.run_dir), "step": t.steps, "checkpoint": str(latest), **outputs}
+        return {"run_dir": str(self.run_dir), "step": step, "checkpoint": str(latest), "resumed_from": self.start_step,
+                **outputs}
 
     def toy_metrics(self, n: int = 10_000) -> dict[str, float]:
         """Modes covered, high-quality fraction and log-likelihood of n samples; written to toy_metrics.json."""
@@ -334,7 +408,8 @@ class Trainer:
                    **ckpt.prefixed("sampler", sampler_tensors), "rng.latent": self.latent_gen.get_state()}
         state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape), "world_size": self.ctx.world_size,
                  "num_classes": self.data.num_classes, "class_names": self.data.class_names, "opt_G": info_G,
-                 "opt_D": info_D, "sampler": sampler_info}
+                 "opt_D": info_D, "sampler": sampler_info,
+                 "data_fingerprint": self.data_fingerprint}
         return ckpt.save_checkpoint(self.run_dir, step, model, trainer, state, self.cfg.train.keep_checkpoints)
 
     def _load(self, path: Path | None) -> None:
@@ -343,6 +418,14 @@ class Trainer:
                 (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
             return
         model, trainer, state = ckpt.load_checkpoint(path)
+        if self.saved_data_dir is not None and self.saved_data_dir != self.cfg.data.data_dir:
+            saved_fp = state.get("data_fingerprint")
+            if saved_fp != self.data_fingerprint:
+                what = ("differ from those the run was trained on" if saved_fp else
+                        "cannot be checked against the run's (its checkpoints predate data fingerprints)")
+                raise ConfigError(
+                    f"--resume refused: the data in {self.cfg.data.data_dir} {what} (trained on "
+                    f"{self.saved_data_dir}). Point --data-dir at the run's own data, or start a new run.")
         m = self.method
         for name in ("G", "D", "prior"):
             ckpt.load_module(getattr(m, name), ckpt.unprefixed(name, model), name, path)
