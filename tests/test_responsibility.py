@@ -187,9 +187,9 @@ def test_responsibility_run_end_to_end_cli(tmp_path):
     run = tmp_path / "resp"
     assert main(["train", "--preset", "digits", "--method", "responsibility", "--steps", "30", "--out", str(run),
                  "--set", "model.width=8", "--set", "train.b_D=16", "--no-progress"]) == 0
-    assert main(["interpolate", str(run), "--components", "2,7", "--steps", "5", "--rows", "2"]) == 0
+    assert main(["interpolate", str(run), "--components", "2,7", "--length", "5", "--rows", "2"]) == 0
     assert (run / "samples" / "interpolate-2-7-seed0.png").is_file()
-    assert main(["interpolate", str(run), "--components", "1,4,7", "--steps", "4"]) == 0
+    assert main(["interpolate", str(run), "--components", "1,4,7", "--length", "4"]) == 0
     assert main(["assign", str(run), "--split", "test"]) == 0
     out = run / "assign" / "assignments-responsibility-digits-test.csv"
     rows = list(csv.DictReader(out.open()))

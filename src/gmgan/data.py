@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gmgan import datasets as ds
+from gmgan.datasets import IMAGE_SUFFIXES, to_model_range
 from gmgan.errors import DataError
 
 
@@ -64,7 +66,7 @@ def _fingerprint(x: np.ndarray, y: Tensor | None) -> str:
     import hashlib
 
     h = hashlib.sha256(f"{x.dtype}{x.shape}".encode())
-    h.update(memoryview(x).cast("B"))
+    h.update(memoryview(np.ascontiguousarray(x)).cast("B"))  # type: ignore[arg-type]
     if y is not None:
         h.update(y.numpy().tobytes())
     return h.hexdigest()[:16]
@@ -141,7 +143,6 @@ class LazyImages(Dataset):
         return True
 
     def batch(self, idx: Tensor) -> Tensor:
-        from gmgan.datasets import to_model_range
 
         if self._x is not None:
             return self._x[idx]
@@ -200,6 +201,9 @@ def _find(folder: Path, stem: str) -> Path:
 def load_idx_folder(folder: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Images (N, H, W) uint8 and labels (N,) of an MNIST-format folder."""
     folder = Path(folder)
+    if folder.is_file():
+        raise DataError(f"--data-dir {folder} is a file; give the folder that holds it and the other IDX files "
+                        f"(--data-dir {folder.parent}).")
     if not folder.is_dir():
         raise DataError(f"Data folder {folder} does not exist. Pass the folder holding the IDX files with --data-dir.")
     prefix = "train" if split == "train" else "t10k"
@@ -277,7 +281,6 @@ def load_dataset(
 def _load_real(name: str, data_dir: str | Path | None, split: str, image_size: int | None,
                channels: int | None) -> Dataset:
     """CIFAR-10/100, STL-10 and image folders (gmgan.datasets), as float images in [-1, 1]."""
-    from gmgan import datasets as ds
 
     names: list[str] | None = None
     labels: np.ndarray | None
@@ -434,7 +437,6 @@ class BatchSampler:
         self.cursor = int(info["cursor"])
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 def load_images(path: str | Path, channels: int, size: int) -> tuple[Tensor, list[str]]:

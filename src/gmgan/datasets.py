@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gmgan import safepickle
-from gmgan.data import IMAGE_SUFFIXES
 from gmgan.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
@@ -29,6 +30,9 @@ def _locate(data_dir: str | Path | None, name: str, inner: str, needed: str) -> 
     if data_dir is None:
         raise DataError(f"data.name {name!r} reads the dataset's files from a folder: pass it with --data-dir DIR.")
     folder = Path(data_dir)
+    if folder.is_file():
+        raise DataError(f"--data-dir {folder} is a file; give the folder that holds the {name} files "
+                        f"(--data-dir {folder.parent}).")
     for candidate in (folder, folder / inner):
         if (candidate / needed).is_file():
             return candidate
@@ -155,7 +159,7 @@ def load_folder(folder: str | Path | None, channels: int, size: int,
     for f in files:
         st = f.stat()
         h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    from gmgan.evaluate.classifier import cache_root
+    from gmgan.paths import cache_root
 
     root = cache or cache_root()
     entry = root / "images" / h.hexdigest()[:16]

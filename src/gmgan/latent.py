@@ -142,8 +142,20 @@ def fit_mixture(
         "mean_log_likelihood": float(best.score(data)), "bic": float(bic), "converged": bool(best.converged_),
         "em_iterations": int(best.n_iter_),
         "bic_by_components": {str(kk): float(b) for b, kk, _ in fits} if components == "auto" else None,
+        "warnings": fit_warnings(n, data.shape[1], k, covariance),
     }
     return best, summary
+
+
+def fit_warnings(n: int, dim: int, k: int, covariance: str) -> list[str]:
+    """A full (or tied) covariance in d dimensions needs more than d codes per component to be determined;
+    with fewer, EM returns what its regulariser (reg_covar) makes of a singular estimate."""
+    per = n / k if covariance == "full" else n
+    if covariance in ("full", "tied") and per <= dim:
+        return [f"{k} {covariance}-covariance component(s) in {dim} dimensions from {n} codes: about {per:.0f} "
+                f"codes per {dim}x{dim} covariance, too few to determine it (it is mostly regularisation). Use "
+                "more images (--max-images), fewer components, or --covariance diag."]
+    return []
 
 
 def save_fitted_prior(run_dir: str | Path, prior: GaussianMixture, summary: dict[str, Any]) -> Path:

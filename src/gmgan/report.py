@@ -154,7 +154,8 @@ class RunFigures:
 
     def _classifier_view(self, x: torch.Tensor) -> tuple[torch.Tensor | None, np.ndarray | None]:
         """Features and predicted classes of x from the cached evaluation classifier, if there is one."""
-        from gmgan.evaluate.classifier import cache_root, load_classifier
+        from gmgan.evaluate.classifier import load_classifier
+        from gmgan.paths import cache_root
 
         extractor = (self.evaluation or {}).get("protocol", {}).get("extractor", {})
         path = extractor.get("path")
@@ -237,11 +238,17 @@ def write_report(runs: list[str | Path], out: str | Path | None = None, tsne_n: 
     paths = [Path(r) for r in runs]
     if not paths:
         raise GmganError("gmgan report needs at least one RUN_DIR.")
+    for run in paths:
+        if not (run / "config.yaml").is_file():
+            raise GmganError(f"{run} is not a gmgan run folder (no config.yaml). Give run folders, e.g. gmgan "
+                             "report runs/mnist.")
     target = Path(out) if out else paths[0] / "report.html"
+    if target.is_dir():
+        raise GmganError(f"--out {target} is a folder; give the HTML file to write, e.g. {target / 'report.html'}.")
     target.parent.mkdir(parents=True, exist_ok=True)
     figures = []
-    for i, run in enumerate(paths):
-        sub = target.parent / "report" / (run.name if len(paths) == 1 else f"{i}-{run.name}")
+    for i, run in enumerate(paths):  # figures beside the page: report.html -> report/, compare.html -> compare/
+        sub = target.with_suffix("") / (run.name if len(paths) == 1 else f"{i}-{run.name}")
         figures.append(RunFigures(run, sub, tsne_n))
     per_run = [f.sections() for f in figures]
     names = [html.escape(str(p)) for p in paths]

@@ -326,7 +326,7 @@ class Trainer:
         g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed + GRID_SEED_OFFSET)
         z, _ = self.method.prior.sample(n, generator=g)
         result = toy_metrics(generate(self.method.G, z), self.data.grid)
-        ckpt.atomic_write_text(self.run_dir / "toy_metrics.json", json.dumps(result, indent=1) + "\n")
+        ckpt.atomic_write_text(self.run_dir / "toy_metrics.json", json.dumps(result, indent=1, allow_nan=False) + "\n")
         return result
 
     def train_step(self) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from gmgan.checkpoint import write_dir_atomically
 from gmgan.data import Dataset
 from gmgan.errors import CheckpointError, EvaluationError
+from gmgan.paths import cache_root
 
 FORMAT = "gmgan-classifier"
 VERSION = 2  # of the architecture and training recipe; part of the cache key
@@ -84,10 +85,6 @@ class DomainClassifier(nn.Module):
             return torch.cat(feats), torch.cat(probs)
         finally:
             self.train(was_training)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("GMGAN_CACHE", Path.home() / ".cache" / "gmgan"))
 
 
 def fingerprint(data: Dataset) -> str:
@@ -252,17 +249,17 @@ def get_classifier(
     dest = cache_dir_for(train, cache, data_print)
     if dest.is_dir() and not retrain:
         return load_classifier(dest, device)
-    if progress:
-        print(f"Training the evaluation classifier for {train.name} ({len(train)} images, {steps} steps)...",
-              flush=True)
+    # said even without a progress bar: this takes minutes on a CPU, once per dataset
+    print(f"Training the evaluation classifier for {train.name} ({len(train)} images, {steps} steps; once, then "
+          "cached)...", file=sys.stderr, flush=True)
     model, info = train_classifier(train, test, steps=steps, device=device, progress=progress)
     train_feats, _ = model.extract(train.x)
     test_feats, _ = model.extract(test.x)
     info = {"format": FORMAT, "version": VERSION, "dataset": train.name, "fingerprint": data_print,
             **info, "quality": quality_constant(test_feats, train_feats)}
     _write_entry(dest, model.cpu(), train_feats, info, replace=retrain)
-    if progress:
-        print(f"Evaluation classifier: test accuracy {info['test_accuracy']:.4f}, cached in {dest}", flush=True)
+    print(f"Evaluation classifier: test accuracy {info['test_accuracy']:.4f}, cached in {dest}", file=sys.stderr,
+          flush=True)
     return load_classifier(dest, device)
 
 

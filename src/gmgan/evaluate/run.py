@@ -86,6 +86,7 @@ class Evaluator:
     def __init__(self, run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> None:
         from gmgan.train import load_trained
 
+        started = time.perf_counter()
         self.run_dir = Path(run_dir)
         self.opts = opts or EvalOptions()
         self.progress = progress
@@ -126,6 +127,7 @@ class Evaluator:
 
             self.inception = InceptionFeatures(self.opts.inception_weights).to(self.opts.device)
             self._inception_ref: Tensor | None = None
+        self.setup_seconds = time.perf_counter() - started  # data, and the classifier when it had to be trained
 
     # ------------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -251,6 +253,7 @@ class Evaluator:
         if warning:
             result["warnings"] = [warning]
         result["seconds"] = round(time.perf_counter() - start, 1)
+        result["seconds_setup"] = round(self.setup_seconds, 1)
         return result
 
     def sweep(self, scales: list[float], n: int = 5000) -> list[dict[str, Any]]:

@@ -40,6 +40,7 @@ def toy_metrics(points: Tensor, grid: ToyGrid, min_share: float = 0.2) -> dict[s
         "modes_covered": int((counts >= threshold).sum()),
         "modes_total": M,
         "high_quality": float(good.float().mean()),
-        "log_likelihood": float(ll.mean()),
+        # a diverged generator's points can have log-likelihood -inf; JSON has no infinities: null
+        "log_likelihood": float(ll.mean()) if bool(torch.isfinite(ll.mean())) else None,  # type: ignore[dict-item]
         "n_samples": int(points.shape[0]),
     }
