@@ -299,3 +299,44 @@ def test_refine_self_labels_confident_real_images_without_reading_labels():
     acc_after = cl.clustering_accuracy(y.numpy(), refined.assign(x).argmax(1).numpy())
     assert acc_before == pytest.approx(0.8, abs=0.05) and acc_after > acc_before + 0.1
     assert refined.info["refine"]["images"] == pytest.approx(0.7 * 600, abs=10)
+
+
+def test_consensus_undoes_errors_the_seeds_do_not_share():
+    """Three clusterings of 4 groups, each with its own mistake (a merge and a split): their consensus is
+    exact, without labels; an error all three share stays."""
+    import torch.nn.functional as F
+
+    from gmgan.cluster import Clustering, consensus
+
+    truth = torch.arange(4).repeat_interleave(50)
+    x = truth.float().unsqueeze(1)  # the "images": each carries its group, for the fake clusterings to read
+
+    def fake(table):  # group -> cluster id, and half of one group sent to a spare id
+        def assign(images):
+            g = images[:, 0].long()
+            ids = torch.tensor(table[0])[g]
+            split_group, spare = table[1]
+            half = (g == split_group) & (torch.arange(len(g)) % 2 == 0)
+            ids = torch.where(half, torch.full_like(ids, spare), ids)
+            return F.one_hot(ids, 4).float()
+        return Clustering(4, assign, {})
+
+    seeds = [fake(([0, 0, 1, 2], (3, 3))),   # merges groups 0, 1; splits 3
+             fake(([0, 1, 2, 2], (0, 3))),   # merges 2, 3; splits 0
+             fake(([0, 1, 1, 2], (2, 3)))]   # merges 1, 2; splits 2
+    pred = consensus(seeds, x, 4).assign(x).argmax(1).numpy()
+    assert cl.clustering_accuracy(truth.numpy(), pred) == 1.0
+    shared = [fake(([0, 0, 1, 2], (3, 3)))] * 3  # every seed merges 0 and 1: no vote can split them
+    pred = consensus(shared, x, 4).assign(x).argmax(1).numpy()
+    assert cl.clustering_accuracy(truth.numpy(), pred) < 1.0
+
+
+def test_cluster_consensus_flag_writes_the_combined_clustering(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["cluster", "--dataset", "digits", "--method", "kmeans", "--seeds", "0,1", "--consensus",
+                 "--out", str(out)]) == 0
+    result = json.loads((out / "cluster.json").read_text())
+    assert result["consensus"]["info"]["members"] == 2
+    assert 0 < result["consensus"]["scores"]["test"]["acc"] <= 1
+    assert (out / "clusters-test-consensus.csv").is_file()
+    assert "consensus of seeds 0,1" in capsys.readouterr().out

@@ -312,6 +312,33 @@ def fit_baseline(name: str, x_fit: Tensor, K: int, seed: int = 0) -> Clustering:
     return Clustering(K, assign, info)
 
 
+def consensus(clusterings: list[Clustering], x_fit: Tensor, K: int, seed: int = 0) -> Clustering:
+    """Ours, beyond the papers: one clustering from several (the seeds' models), without labels.
+
+    Each image is described by the concatenation of its soft assignments under every clustering, and k-means
+    (20 restarts, the lowest inertia kept) groups those vectors into K clusters on the fit images (consensus
+    clustering in the sense of Strehl & Ghosh 2002). Where the clusterings err differently (seed A merges
+    4 and 9, seed B splits 7 in two) the majority pattern wins: images that most clusterings put together stay
+    together. It cannot undo an error most of them share. Soft scores: a softmax of minus the squared
+    distances to the k-means centres, in units of the mean squared distance to the own centre.
+    """
+    from sklearn.cluster import KMeans
+
+    def features(images: Tensor) -> np.ndarray:
+        return torch.cat([c.assign(images) for c in clusterings], dim=1).double().numpy()
+
+    f = features(x_fit)
+    km = KMeans(K, n_init=20, random_state=seed).fit(f)
+    scale = max(float(km.inertia_) / len(f), 1e-12)
+
+    def assign(images: Tensor) -> Tensor:
+        d2 = torch.as_tensor(km.transform(features(images))) ** 2
+        return torch.softmax(-d2 / scale, dim=1).float()
+
+    return Clustering(K, assign, {"members": len(clusterings), "fit_images": len(x_fit),
+                                  "kmeans_inertia": float(km.inertia_)})
+
+
 def summarize(per_seed: dict[int, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, Any]]]:
     """Mean, standard deviation (ddof 1 when there are 2 or more seeds), best and per-seed values."""
     out: dict[str, dict[str, dict[str, Any]]] = {}  # split -> metric -> {per_seed, mean, std, best}
@@ -361,6 +388,7 @@ class ClusterOptions:
     bn: str = "real"
     refine: float = 0.0  # > 0: self-label this share of each cluster's most confident fit images (see refine)
     refine_steps: int = 1500
+    consensus: bool = False  # ours: also one clustering combining every seed's (see consensus)
     steps: int | None = None  # training length of a recipe's runs (default: the preset's)
     device: str = "cpu"
     progress: bool = True
@@ -513,6 +541,7 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
     models = [] if baseline else seed_runs(opts, dataset_name, out)
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     records: dict[str, Any] = {}
+    fitted: list[Clustering] = []
     for n_seed, seed in enumerate(opts.seeds):
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if baseline:
@@ -529,6 +558,7 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
             rec["before_refine"] = {sp: scores(d.y.numpy(), c.assign(d.x).argmax(1).numpy())
                                     for sp, d in splits.items() if d.y is not None}
             c = refine(c, x_fit, opts.refine, opts.refine_steps, seed, opts.device)
+        fitted.append(c)
         fit_cpu, fit_wall = time.process_time() - cpu0, time.perf_counter() - wall0
         rec.update({"fit": c.info, "fit_cpu_seconds": round(fit_cpu, 1), "fit_wall_seconds": round(fit_wall, 1)})
         rec["confidence_fit_images"] = confidence(c.assign(x_fit))
@@ -567,6 +597,19 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         print(f"seed {seed}: {line or 'no labels to score'} (fit {fit_wall:.0f} s; confidence "
               f"{rec['confidence_fit_images']:.3f})", flush=True)
     selected = max(opts.seeds, key=lambda s: records[str(s)]["confidence_fit_images"])
+    combined = None
+    if opts.consensus and len(fitted) > 1:
+        c = consensus(fitted, x_fit, fitted[0].K, opts.seeds[0])
+        combined = {"info": c.info, "scores": {}}
+        for split, data in splits.items():
+            soft = c.assign(data.x)
+            hard = soft.argmax(1)
+            write_soft_csv(out / f"clusters-{split}-consensus.csv", ["index", "cluster"],
+                           [[i] for i in range(len(hard))], hard, soft, digits=5)
+            if data.y is not None:
+                combined["scores"][split] = scores(data.y.numpy(), hard.numpy())
+        line = ", ".join(f"{sp}: ACC {m['acc']:.4f} NMI {m['nmi']:.4f}" for sp, m in combined["scores"].items())
+        print(f"consensus of seeds {','.join(map(str, opts.seeds))}: {line or 'no labels to score'}", flush=True)
     result = {
         "protocol": {"method": route, "dataset": dataset_name, "run": opts.run, "seeds": list(opts.seeds),
                      "splits": list(splits), "fit_split": "train", "fit_images": len(fit_idx), "bn": opts.bn,
@@ -584,6 +627,7 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         "summary_before_refine": summarize({s: records[str(s)]["before_refine"] for s in opts.seeds})
         if opts.refine else None,
         "selected": per_seed[selected], "seeds": records,
+        "consensus": combined,
     }
     atomic_write_text(out / "cluster.json", json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)
