@@ -112,6 +112,9 @@ class TrainConfig:
     gp_weight: float = 10.0  # lambda of the WGAN-GP gradient penalty
     seed: int = 0
     device: str = "auto"  # auto = cuda when available, else cpu
+    # fp32 | bf16 | fp16 (CUDA) | auto: autocast of the networks' forward passes (gmgan.precision); the run's
+    # config records the precision that ran (auto resolved)
+    precision: str = "fp32"
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard records
     sample_every: int = 500  # steps between sample grids; 0 = only at the end
     checkpoint_every: int = 1000  # steps between checkpoints; one is always written at the end
@@ -422,6 +425,8 @@ def validate_config(cfg: RunConfig) -> None:
     for name in ("sample_every", "checkpoint_every"):
         _require(getattr(t, name) >= 0, f"train.{name} must be >= 0. Got {getattr(t, name)} instead.")
     _require(t.lr > 0, f"train.lr must be > 0. Got {t.lr} instead.")
+    _require(t.precision in ("fp32", "bf16", "fp16", "auto"),
+             f"train.precision must be fp32, bf16, fp16 or auto. Got {t.precision!r} instead.")
     _require(0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1). Got {t.beta1}, {t.beta2}.")
     _require(t.gp_weight >= 0, f"train.gp_weight must be >= 0. Got {t.gp_weight} instead.")
     _require(

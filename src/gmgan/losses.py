@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gmgan.precision import full_precision
+
 
 def ns_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     """L(D) = 1/2 [ -E log D(x) - E log(1 - D(G(z))) ] with D = sigmoid(logits) (Eq. 3, Alg. 1 l. 16).
@@ -55,9 +57,12 @@ def gradient_penalty(
     if t is None:
         t = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator, device=real.device)
     xhat = (t * real + (1 - t) * fake.detach()).requires_grad_(True)
-    scores = critic(xhat)
-    (grad,) = torch.autograd.grad(scores.sum(), xhat, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    # float32 also under bf16/fp16 training: the critic pass, and the gradient, whose create_graph=True backward
+    # is itself a recorded forward that autocast would otherwise run in low precision
+    with full_precision():
+        scores = critic(xhat)
+        (grad,) = torch.autograd.grad(scores.sum(), xhat, create_graph=True)
+        return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
 
 
 LOSSES = ("ns", "wgan-gp")

@@ -95,14 +95,15 @@ class Discriminator(nn.Module):
         return self.trunk(x)
 
     def forward(self, x: Tensor, heads: Iterable[str] | None = None) -> Tensor | dict[str, Tensor]:
+        # outputs are float32 under autocast too: the losses, softmaxes and log-densities downstream need it
         if heads is None:
-            out = self.heads["adversarial"](self.trunk(x))
+            out = self.heads["adversarial"](self.trunk(x)).float()
             return out.squeeze(-1) if out.shape[-1] == 1 else out
         heads = tuple(heads)
         wanted = {self.taps[name] for name in heads if name in self.taps}
         if not wanted:
             h = self.trunk(x)
-            return {name: self.heads[name](h) for name in heads}
+            return {name: self.heads[name](h).float() for name in heads}
         # one pass through the trunk, keeping the activations the tapped heads branch from
         branch: dict[int, Tensor] = {}
         h = x
@@ -110,7 +111,7 @@ class Discriminator(nn.Module):
             if i in wanted:
                 branch[i] = h
             h = layer(h)
-        return {name: self.heads[name](branch[self.taps[name]] if name in self.taps else h) for name in heads}
+        return {name: self.heads[name](branch[self.taps[name]] if name in self.taps else h).float() for name in heads}
 
 
 class EncoderHead(nn.Module):
@@ -229,7 +230,7 @@ class MLPGenerator(nn.Module):
         self.latent_dim, self.out_shape = latent_dim, (out_dim,)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.net(z)
+        return self.net(z).float()  # float32 under autocast too
 
 
 def _linear_heads(feature_dim: int, extra_heads: dict[str, int] | None) -> dict[str, nn.Module]:
@@ -277,7 +278,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         c0, s0 = self._c0s0
-        return self.body(self.project(z).view(-1, c0, s0, s0))
+        return self.body(self.project(z).view(-1, c0, s0, s0)).float()  # float32 under autocast too
 
 
 def dcgan_discriminator(

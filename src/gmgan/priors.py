@@ -20,13 +20,15 @@ is the ``scale`` argument of :meth:`GaussianMixture.sample`.
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from gmgan.errors import ConfigError
+from gmgan.precision import full_precision
 
 Covariance = Literal["isotropic", "diagonal", "full"]
 COVARIANCES = ("isotropic", "diagonal", "full")
@@ -45,11 +47,30 @@ def initial_std(sigma: float, sigma_is: str = "std") -> float:
     return sigma if sigma_is == "std" else math.sqrt(sigma)
 
 
+def _in_full_precision(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with full_precision():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 class Prior(nn.Module):
-    """A distribution over latents z in R^d with K components (K = 1 for the standard normal)."""
+    """A distribution over latents z in R^d with K components (K = 1 for the standard normal).
+
+    Sampling, log-densities and responsibilities always run in float32, also under autocast (bf16/fp16
+    training): every subclass's ``sample``, ``log_prob`` and ``responsibilities`` are wrapped for that.
+    """
 
     K: int
     d: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("sample", "log_prob", "responsibilities"):
+            if name in cls.__dict__:
+                setattr(cls, name, _in_full_precision(cls.__dict__[name]))
 
     def sample(
         self,

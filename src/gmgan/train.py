@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from gmgan import checkpoint as ckpt
 from gmgan import distributed as dist_
+from gmgan import precision as precision_
 from gmgan.config import RunConfig, config_from_dict, diff_configs, load_yaml, save_yaml, upgrade_saved
 from gmgan.data import BatchSampler, Dataset, LazyImages, load_from_config
 from gmgan.errors import CheckpointError, ConfigError, DivergenceError, GmganError, TrainingInterrupted
@@ -133,6 +134,10 @@ class Trainer:
         if cfg.data.data_dir:  # stored resolved, so --resume and evaluate work from any working directory
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(
                 cfg.data, data_dir=str(Path(cfg.data.data_dir).expanduser().resolve())))
+        # the precision that will run is recorded, not "auto": a resumed run on other hardware is then refused
+        # as a config change instead of silently changing arithmetic
+        self.precision = precision_.resolve(cfg.train.precision, resolve_device(cfg.train.device))
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=self.precision))
         self.cfg = cfg
         self.start_step = 0
         self.saved_data_dir: str | None = None
@@ -166,6 +171,7 @@ class Trainer:
         betas = (t.beta1, t.beta2)
         self.opt_D = torch.optim.Adam(self.method.D.parameters(), lr=t.lr, betas=betas)
         self.opt_G = torch.optim.Adam(self.method.generator_parameters(), lr=t.lr, betas=betas)
+        self.scalers = precision_.Scalers(self.precision, self.device)
         self.sampler = BatchSampler(len(self.data), seed=t.seed)
         self.latent_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1)
         if resume_from is not None:
@@ -332,22 +338,23 @@ class Trainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         """n_critic discriminator updates on b_D real samples each, then one generator update on b_G fakes."""
         t, m = self.cfg.train, self.method
+        amp = precision_.autocast(self.precision, self.device)  # forward passes only; backward outside
         for _ in range(t.n_critic):
             idx = self.sampler.next(t.b_D).to(self.device)
             labels = self.y[idx] if self.y is not None and m.uses_labels else None
-            loss_D, logs_D = m.d_step(self._real(idx), labels, self.latent_gen)  # the global batch; m slices it
+            with amp:
+                loss_D, logs_D = m.d_step(self._real(idx), labels, self.latent_gen)  # the global batch; m slices it
             self.opt_D.zero_grad(set_to_none=True)
-            loss_D.backward()
-            dist_.average_gradients(list(m.D.parameters()), self.ctx)
-            self.opt_D.step()
-        if m.g_uses_real:  # G's loss pairs fakes with the last real batch (responsibility learning)
-            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen, real=self._real(idx))
-        else:
-            loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
+            self.scalers.backward_step("D", loss_D, self.opt_D,
+                                       lambda: dist_.average_gradients(list(m.D.parameters()), self.ctx))
+        with amp:
+            if m.g_uses_real:  # G's loss pairs fakes with the last real batch (responsibility learning)
+                loss_G, logs_G = m.g_step(t.b_G, self.latent_gen, real=self._real(idx))
+            else:
+                loss_G, logs_G = m.g_step(t.b_G, self.latent_gen)
         self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        dist_.average_gradients(m.generator_parameters(), self.ctx)
-        self.opt_G.step()
+        self.scalers.backward_step("G", loss_G, self.opt_G,
+                                   lambda: dist_.average_gradients(m.generator_parameters(), self.ctx))
         return {**logs_D, **logs_G}
 
     def _real(self, idx: torch.Tensor) -> torch.Tensor:
@@ -409,7 +416,7 @@ class Trainer:
         state = {"config": self.cfg.to_dict(), "data_shape": list(self.data.shape), "world_size": self.ctx.world_size,
                  "num_classes": self.data.num_classes, "class_names": self.data.class_names, "opt_G": info_G,
                  "opt_D": info_D, "sampler": sampler_info,
-                 "data_fingerprint": self.data_fingerprint}
+                 "data_fingerprint": self.data_fingerprint, "grad_scalers": self.scalers.state()}
         return ckpt.save_checkpoint(self.run_dir, step, model, trainer, state, self.cfg.train.keep_checkpoints)
 
     def _load(self, path: Path | None) -> None:
@@ -434,6 +441,7 @@ class Trainer:
             ckpt.load_optimizer_state(self.opt_D, ckpt.unprefixed("opt_D", trainer), state["opt_D"])
             self.sampler.load_state(ckpt.unprefixed("sampler", trainer), state["sampler"])
             self.latent_gen.set_state(trainer["rng.latent"])
+            self.scalers.load_state(state.get("grad_scalers") or {})
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"The trainer state in {path} is incomplete or from another model ({exc}).") from exc
         self.start_step = int(state["step"])
