@@ -96,7 +96,9 @@ class ModelConfig:
     arch: str = "dcgan"  # dcgan (square images) | mlp (vectors, the toy grids)
     width: int = 64  # dcgan: channels of the first D conv / last G conv; mlp: hidden units
     depth: int = 3  # mlp only: hidden layers in G and D
-    d_norm: str = "auto"  # normalisation in D: batch | layer | none; auto = batch for ns, layer for wgan-gp
+    # normalisation in D: batch | layer | spectral (spectral norm of every weight, no BatchNorm) | none;
+    # auto = batch for ns, layer for wgan-gp
+    d_norm: str = "auto"
 
 
 @dataclass
@@ -115,6 +117,9 @@ class TrainConfig:
     # fp32 | bf16 | fp16 (CUDA) | auto: autocast of the networks' forward passes (gmgan.precision); the run's
     # config records the precision that ran (auto resolved)
     precision: str = "fp32"
+    # exponential moving average of G's weights, decay per generator step (e.g. 0.999); 0 = off. Sampling,
+    # evaluation and clustering read the average when a run has one
+    ema: float = 0.0
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard records
     sample_every: int = 500  # steps between sample grids; 0 = only at the end
     checkpoint_every: int = 1000  # steps between checkpoints; one is always written at the end
@@ -357,8 +362,8 @@ def validate_config(cfg: RunConfig) -> None:
     _require(m.arch in ("dcgan", "mlp"), f"model.arch must be 'dcgan' or 'mlp'. Got {m.arch!r} instead.")
     _require(m.width >= 1 and m.depth >= 1, f"model.width and model.depth must be >= 1. Got {m.width}, {m.depth}.")
     _require(
-        m.d_norm in ("auto", "batch", "layer", "none"),
-        f"model.d_norm must be auto, batch, layer or none. Got {m.d_norm!r} instead.",
+        m.d_norm in ("auto", "batch", "layer", "spectral", "none"),
+        f"model.d_norm must be auto, batch, layer, spectral or none. Got {m.d_norm!r} instead.",
     )
     sv = cfg.supervision
     _require(sv.mode in SUPERVISION, f"supervision.mode must be one of {SUPERVISION}. Got {sv.mode!r} instead.")
@@ -425,6 +430,7 @@ def validate_config(cfg: RunConfig) -> None:
     for name in ("sample_every", "checkpoint_every"):
         _require(getattr(t, name) >= 0, f"train.{name} must be >= 0. Got {getattr(t, name)} instead.")
     _require(t.lr > 0, f"train.lr must be > 0. Got {t.lr} instead.")
+    _require(0 <= t.ema < 1, f"train.ema (the decay of G's moving average) must be in [0, 1). Got {t.ema} instead.")
     _require(t.precision in ("fp32", "bf16", "fp16", "auto"),
              f"train.precision must be fp32, bf16, fp16 or auto. Got {t.precision!r} instead.")
     _require(0 <= t.beta1 < 1 and 0 <= t.beta2 < 1, f"train.beta1/beta2 must be in [0, 1). Got {t.beta1}, {t.beta2}.")

@@ -46,14 +46,29 @@ def _init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+_M = TypeVar("_M", bound=nn.Module)
+
+
 def _norm2d(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "layer":  # per-sample normalisation: valid under the WGAN-GP gradient penalty
         return nn.GroupNorm(1, channels)
-    if kind == "none":
+    if kind in ("none", "spectral"):  # spectral: the layers' weights are normalised instead (spectral_norm)
         return nn.Identity()
-    raise ConfigError(f"d_norm must be 'batch', 'layer' or 'none'. Got {kind!r} instead.")
+    raise ConfigError(f"d_norm must be 'batch', 'layer', 'spectral' or 'none'. Got {kind!r} instead.")
+
+
+def spectral_norm(D: _M) -> _M:
+    """Spectral normalisation (Miyato et al. 2018) of every convolution and linear layer of D, trunk and
+    heads: each weight is divided by its largest singular value, estimated by one power iteration per
+    forward pass in training mode (torch.nn.utils.parametrizations.spectral_norm)."""
+    from torch.nn.utils.parametrizations import spectral_norm as sn
+
+    for module in list(D.modules()):
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            sn(module)
+    return D
 
 
 class Discriminator(nn.Module):
@@ -295,7 +310,7 @@ def dcgan_discriminator(
     layers: list[nn.Module] = []
     c_in, c = channels, width
     for i in range(n):
-        layers.append(nn.Conv2d(c_in, c, 4, 2, 1, bias=i == 0 or norm == "none"))
+        layers.append(nn.Conv2d(c_in, c, 4, 2, 1, bias=i == 0 or norm in ("none", "spectral")))
         if i > 0:
             layers.append(_norm2d(norm, c))
         layers.append(nn.LeakyReLU(0.2))
@@ -304,7 +319,7 @@ def dcgan_discriminator(
     feature_dim = c_in * s0 * s0
     D = Discriminator(nn.Sequential(*layers), feature_dim, _linear_heads(feature_dim, extra_heads), outputs)
     _init_dcgan(D)
-    return D
+    return spectral_norm(D) if norm == "spectral" else D
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -329,7 +344,8 @@ def build_nets(
         if len(data_shape) != 1:
             raise ConfigError(f"model.arch 'mlp' is for vectors; the data has shape {data_shape}. Use 'dcgan'.")
         G: nn.Module = MLPGenerator(latent_dim, data_shape[0], width, depth)
-        return G, mlp_discriminator(data_shape[0], width, depth, adversarial_outputs, extra_heads)
+        D = mlp_discriminator(data_shape[0], width, depth, adversarial_outputs, extra_heads)
+        return G, spectral_norm(D) if d_norm == "spectral" else D
     if arch == "dcgan":
         if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
             raise ConfigError(

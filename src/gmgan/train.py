@@ -79,11 +79,13 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
     return config_from_dict(upgrade_saved(load_yaml(path)))
 
 
-def load_trained(run_dir: str | Path, device: str = "cpu",
-                 checkpoint: str | Path | None = None) -> tuple[RunConfig, GANMethod, int]:
+def load_trained(run_dir: str | Path, device: str = "cpu", checkpoint: str | Path | None = None,
+                 use_ema: bool = True) -> tuple[RunConfig, GANMethod, int]:
     """(config, method with the latest weights, step) of a run, for sampling and evaluation.
 
     ``checkpoint``: one of the run's checkpoint folders (``ckpt.list_checkpoints(run_dir)``) instead of the latest.
+    ``use_ema``: G is the moving average of its weights when the run kept one (``train.ema``); False for the
+    raw weights.
     """
     cfg = load_run_config(run_dir)
     path = Path(checkpoint) if checkpoint is not None else ckpt.latest_checkpoint(run_dir)
@@ -94,8 +96,28 @@ def load_trained(run_dir: str | Path, device: str = "cpu",
                           class_names=state.get("class_names"))
     for name in ("G", "D", "prior"):
         ckpt.load_module(getattr(method, name), ckpt.unprefixed(name, model), name, path)
+    ema = ckpt.unprefixed("G_ema", model)
+    if ema and use_ema:  # sampling, evaluation and clustering read G's moving average when the run kept one
+        ckpt.load_module(method.G, ema, "G_ema", path)
     method.to(resolve_device(device)).eval()
     return cfg, method, int(state["step"])
+
+
+def make_ema(G: torch.nn.Module) -> torch.nn.Module:
+    """A frozen copy of G that :func:`update_ema` moves towards G after each generator step."""
+    import copy
+
+    ema = copy.deepcopy(G).eval()
+    ema.requires_grad_(False)
+    return ema
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * G for the weights; BatchNorm's running statistics copied from G."""
+    torch._foreach_lerp_(list(ema.parameters()), list(G.parameters()), 1 - decay)
+    for b_ema, b in zip(ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b)
 
 
 class StopSignals:
@@ -172,6 +194,7 @@ class Trainer:
         self.opt_D = torch.optim.Adam(self.method.D.parameters(), lr=t.lr, betas=betas)
         self.opt_G = torch.optim.Adam(self.method.generator_parameters(), lr=t.lr, betas=betas)
         self.scalers = precision_.Scalers(self.precision, self.device)
+        self.G_ema = make_ema(self.method.G) if t.ema else None
         self.sampler = BatchSampler(len(self.data), seed=t.seed)
         self.latent_gen = torch.Generator(device=self.device).manual_seed(t.seed + 1)
         if resume_from is not None:
@@ -355,6 +378,8 @@ class Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         self.scalers.backward_step("G", loss_G, self.opt_G,
                                    lambda: dist_.average_gradients(m.generator_parameters(), self.ctx))
+        if self.G_ema is not None:
+            update_ema(self.G_ema, m.G, t.ema)
         return {**logs_D, **logs_G}
 
     def _real(self, idx: torch.Tensor) -> torch.Tensor:
@@ -404,6 +429,8 @@ class Trainer:
         m = self.method
         model = {**ckpt.prefixed("G", m.G.state_dict()), **ckpt.prefixed("D", m.D.state_dict()),
                  **ckpt.prefixed("prior", m.prior.state_dict())}
+        if self.G_ema is not None:
+            model.update(ckpt.prefixed("G_ema", self.G_ema.state_dict()))
         for name, value in model.items():
             if value.is_floating_point() and not torch.isfinite(value).all():
                 raise DivergenceError(f"Refusing to checkpoint step {step}: weight {name} is not finite. "
@@ -436,6 +463,8 @@ class Trainer:
         m = self.method
         for name in ("G", "D", "prior"):
             ckpt.load_module(getattr(m, name), ckpt.unprefixed(name, model), name, path)
+        if self.G_ema is not None:
+            ckpt.load_module(self.G_ema, ckpt.unprefixed("G_ema", model), "G_ema", path)
         try:
             ckpt.load_optimizer_state(self.opt_G, ckpt.unprefixed("opt_G", trainer), state["opt_G"])
             ckpt.load_optimizer_state(self.opt_D, ckpt.unprefixed("opt_D", trainer), state["opt_D"])
@@ -458,6 +487,15 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ samples
     def write_samples(self, step: int, final: bool = False) -> dict[str, str]:
+        if self.G_ema is not None:  # the grids show what sampling will give: the moving average
+            G, self.method.G = self.method.G, self.G_ema
+            try:
+                return self._write_samples(step, final)
+            finally:
+                self.method.G = G
+        return self._write_samples(step, final)
+
+    def _write_samples(self, step: int, final: bool = False) -> dict[str, str]:
         folder = self.run_dir / "samples"
         folder.mkdir(exist_ok=True)
         seed = self.cfg.train.seed + GRID_SEED_OFFSET
