@@ -117,6 +117,7 @@ class TrainConfig:
     # fp32 | bf16 | fp16 (CUDA) | auto: autocast of the networks' forward passes (gmgan.precision); the run's
     # config records the precision that ran (auto resolved)
     precision: str = "fp32"
+    threads: int = 0  # CPU threads of this process (torch.set_num_threads); 0 = torch's default
     # exponential moving average of G's weights, decay per generator step (e.g. 0.999); 0 = off. Sampling,
     # evaluation and clustering read the average when a run has one
     ema: float = 0.0
@@ -430,6 +431,7 @@ def validate_config(cfg: RunConfig) -> None:
     for name in ("sample_every", "checkpoint_every"):
         _require(getattr(t, name) >= 0, f"train.{name} must be >= 0. Got {getattr(t, name)} instead.")
     _require(t.lr > 0, f"train.lr must be > 0. Got {t.lr} instead.")
+    _require(t.threads >= 0, f"train.threads must be >= 0 (0 = torch's default). Got {t.threads} instead.")
     _require(0 <= t.ema < 1, f"train.ema (the decay of G's moving average) must be in [0, 1). Got {t.ema} instead.")
     _require(t.precision in ("fp32", "bf16", "fp16", "auto"),
              f"train.precision must be fp32, bf16, fp16 or auto. Got {t.precision!r} instead.")

@@ -34,7 +34,7 @@ from gmgan.viz import save_image_grid, save_scatter_panels
 # options that may change when a run is resumed: training longer, logging or checkpointing differently
 RESUMABLE_CHANGES = {
     "train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every", "train.keep_checkpoints",
-    "train.device", "train.mlflow",
+    "train.device", "train.mlflow", "train.threads",
 }
 GRID_SEED_OFFSET = 7919  # the fixed latents of the sample grids come from their own seed
 
@@ -164,6 +164,8 @@ class Trainer:
         self.start_step = 0
         self.saved_data_dir: str | None = None
         t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
         self.ctx = dist_.from_environment(t.device)  # torchrun: one process per device, rank 0 writes files
         dist_.check_divisible(self.ctx, b_D=t.b_D, b_G=t.b_G)
         self.progress = progress and self.ctx.is_main
