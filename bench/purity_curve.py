@@ -29,7 +29,8 @@ from gmgan.nets import generate
 from gmgan.train import load_run_config, load_trained
 
 
-def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None) -> list[dict[str, float]]:
+def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
+          known: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
     from gmgan import cluster as cl
     from gmgan.data import load_from_config
 
@@ -37,8 +38,13 @@ def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None) -> 
     train = load_from_config(cfg.data, 0, data_dir=data_dir, imbalance=False)
     test = load_from_config(cfg.data, 0, split="test", data_dir=data_dir, imbalance=False)
     classifier = get_classifier(train, test, progress=False)
+    done = {int(p["step"]): p for p in known or []}
     points = []
     for path in ckpt.list_checkpoints(run):
+        step = int(path.name.split("-")[1])
+        if step in done and (not head or "head_test_acc" in done[step]):
+            points.append(done[step])  # scored by an earlier call (--reuse)
+            continue
         _, method, step = load_trained(run, checkpoint=path)
         K = method.prior.K
         k = torch.arange(K).repeat_interleave(n_per_component)
@@ -68,9 +74,18 @@ def main() -> None:
     parser.add_argument("--head", action="store_true", help="also score the component head on the test split")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="docs/results/purity-curve")
+    parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has (same runs, "
+                        "same --n-per-component) and score only new checkpoints")
     args = parser.parse_args()
     torch.set_grad_enabled(True)
-    results = {str(run): curve(run, args.n_per_component, args.head, args.data_dir) for run in args.runs}
+    known: dict[str, list[dict[str, float]]] = {}
+    previous = Path(args.out).with_suffix(".json")
+    if args.reuse and previous.is_file():
+        old = json.loads(previous.read_text())
+        if old.get("n_per_component") == args.n_per_component:
+            known = old["runs"]
+    results = {str(run): curve(run, args.n_per_component, args.head, args.data_dir, known.get(str(run)))
+               for run in args.runs}
     groups: dict[str, list[str]] = {}
     for spec in args.label or [f"runs={','.join(map(str, args.runs))}"]:
         name, _, members = spec.partition("=")
