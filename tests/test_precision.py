@@ -69,3 +69,13 @@ def test_prior_and_gradient_penalty_stay_float32_under_autocast():
     w = critic.weight.detach().squeeze(0)
     assert gp.dtype == torch.float32  # ... but the penalty ran in float32: exact for a linear critic
     torch.testing.assert_close(gp, (w.norm() - 1) ** 2, rtol=1e-6, atol=1e-6)
+
+
+def test_the_clustering_classifier_trains_in_bf16():
+    from gmgan.data import load_dataset
+    from gmgan.evaluate.classifier import train_classifier
+
+    train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    model, info = train_classifier(train, test, steps=150, precision="bf16")
+    assert info["test_accuracy"] > 0.8
+    assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -478,7 +478,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")), K=args.K, fit_images=args.fit_images,
         samples_per_component=args.samples_per_component, classifier_steps=args.classifier_steps,
         scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn, refine=args.refine, steps=args.steps,
-        consensus=args.consensus,
+        consensus=args.consensus, precision=args.precision,
         device=args.device, progress=not args.no_progress)
     result = cl.run_clustering(opts)
     for split, metrics in result["summary"].items():
@@ -821,6 +821,8 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", type=float, default=0.0, metavar="KEEP", help="ours: then train a CNN on the real "
                    "fit images the route is most sure of (this share of each cluster, e.g. 0.5), labelled by the "
                    "route, and assign with it (no labels used); 0 = off")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], default="fp32", help="classifier "
+                   "route: arithmetic of the samples' generation and the classifier's training (default fp32)")
     p.add_argument("--consensus", action="store_true", help="ours: with --seeds, also one clustering that "
                    "combines the seeds' (k-means on their concatenated soft assignments; no labels used)")
     p.add_argument("--steps", type=int, help="without RUN_DIR: training steps of the route's recipe (default "

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gmgan import precision as precision_
 from gmgan.errors import ConfigError
 
 ROUTES = ("classifier", "mixture", "responsibility", "head")
@@ -136,8 +137,9 @@ class _MLP(nn.Module):
 
 
 def fit_classifier_route(method: Any, samples_per_component: int = 1000, steps: int = 1500, seed: int = 0,
-                         scale: float = 1.0, device: str = "cpu") -> Clustering:
-    """GM-GAN Algorithm 2: M samples per component, a K-way classifier trained on them (component = label)."""
+                         scale: float = 1.0, device: str = "cpu", precision: str = "fp32") -> Clustering:
+    """GM-GAN Algorithm 2: M samples per component, a K-way classifier trained on them (component = label).
+    ``precision``: of the samples' generation and the classifier's training (:mod:`gmgan.precision`)."""
     from gmgan.data import Dataset
     from gmgan.evaluate.classifier import train_classifier
     from gmgan.nets import generate
@@ -151,13 +153,13 @@ def fit_classifier_route(method: Any, samples_per_component: int = 1000, steps: 
     held = torch.arange(K, device=prior.device).repeat_interleave(max(1, samples_per_component // 5))
     z, _ = prior.sample(len(k), component=k, scale=scale, generator=g)
     zh, _ = prior.sample(len(held), component=held, scale=scale, generator=g)
-    x, xh = generate(method.G, z).cpu(), generate(method.G, zh).cpu()
+    x, xh = generate(method.G, z, precision=precision).cpu(), generate(method.G, zh, precision=precision).cpu()
     train = Dataset("generated", x, k.cpu(), K)
     test = Dataset("generated-heldout", xh, held.cpu(), K)
     start = time.perf_counter()
     model: nn.Module
     if train.is_image:
-        model, info = train_classifier(train, test, steps=steps, seed=seed, device=device)
+        model, info = train_classifier(train, test, steps=steps, seed=seed, device=device, precision=precision)
     else:  # 2-D points: a small MLP, same optimiser and schedule
         torch.manual_seed(seed)
         model = _MLP(x.shape[1], K).to(device)
@@ -182,6 +184,7 @@ def fit_classifier_route(method: Any, samples_per_component: int = 1000, steps: 
         return torch.cat([torch.softmax(model(c.to(device)), 1).cpu() for c in images.split(1000)])
 
     info = {"samples_per_component": samples_per_component, "scale": scale, "classifier_steps": steps,
+            "precision": precision,
             "accuracy_on_held_out_generated": info["test_accuracy"],
             "train_seconds": round(time.perf_counter() - start, 1)}
     return Clustering(K, assign, info)
@@ -389,6 +392,7 @@ class ClusterOptions:
     refine: float = 0.0  # > 0: self-label this share of each cluster's most confident fit images (see refine)
     refine_steps: int = 1500
     consensus: bool = False  # ours: also one clustering combining every seed's (see consensus)
+    precision: str = "fp32"  # classifier route: generation and classifier training (gmgan.precision)
     steps: int | None = None  # training length of a recipe's runs (default: the preset's)
     device: str = "cpu"
     progress: bool = True
@@ -475,7 +479,7 @@ def fit_route(opts: ClusterOptions, method: Any, x_fit: Tensor, n_classes: int |
     """Fit one model route on one trained model."""
     if opts.method == "classifier":
         return fit_classifier_route(method, opts.samples_per_component, opts.classifier_steps, seed, opts.scale,
-                                    opts.device)
+                                    opts.device, precision_.resolve(opts.precision, torch.device(opts.device)))
     if opts.method == "mixture":
         K = opts.K or (method.prior.K if method.prior.K > 1 else (n_classes or 10))
         return fit_mixture_route(method, x_fit, K, seed, inversion_steps=opts.inversion_steps, bn=opts.bn)

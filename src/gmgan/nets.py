@@ -359,12 +359,16 @@ def build_nets(
 
 
 @torch.no_grad()
-def generate(G: nn.Module, z: Tensor, batch_size: int = 1000) -> Tensor:
-    """G(z) in eval mode and in chunks, restoring G's train/eval mode afterwards."""
+def generate(G: nn.Module, z: Tensor, batch_size: int = 1000, precision: str = "fp32") -> Tensor:
+    """G(z) in eval mode and in chunks, restoring G's train/eval mode afterwards; float32 images, computed in
+    ``precision`` (see :mod:`gmgan.precision`)."""
+    from gmgan.precision import autocast
+
     was_training = G.training
     G.eval()
     try:
-        return torch.cat([G(chunk) for chunk in z.split(batch_size)])
+        with autocast(precision, z.device):
+            return torch.cat([G(chunk) for chunk in z.split(batch_size)])
     finally:
         G.train(was_training)
 

@@ -133,8 +133,15 @@ def train_classifier(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = False,
+    precision: str = "fp32",
 ) -> tuple[DomainClassifier, dict[str, Any]]:
-    """Train a :class:`DomainClassifier` on ``train`` with Adam and report its accuracy on ``test``."""
+    """Train a :class:`DomainClassifier` on ``train`` with Adam and report its accuracy on ``test``.
+
+    ``precision`` (:mod:`gmgan.precision`) applies to the forward passes of training; the evaluation
+    classifier itself is always trained in fp32, so that its features, and every score in them, do not
+    depend on the machine that trained it. The clustering route's classifier may use bf16.
+    """
+    from gmgan.precision import autocast
     if train.y is None or train.num_classes is None or train.num_classes < 2:
         raise EvaluationError(
             f"The dataset {train.name!r} has no class labels, so no evaluation classifier can be trained. "
@@ -163,7 +170,9 @@ def train_classifier(
         shift = max(1, train.shape[-1] // 14)
         dx, dy = torch.randint(-shift, shift + 1, (2,), generator=g).tolist()
         x = torch.roll(x, (dy, dx), dims=(-2, -1))
-        loss = F.cross_entropy(model(x), y)
+        with autocast(precision, torch.device(device)):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
