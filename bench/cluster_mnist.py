@@ -36,6 +36,8 @@ def main() -> int:
     ap.add_argument("--baselines", default=",".join(BASELINE_ROWS.values()))
     ap.add_argument("--json", type=Path, default=Path("docs/results/cluster-mnist.json"))
     ap.add_argument("--skip-existing", action="store_true", help="reuse OUT/<row>/cluster.json when present")
+    ap.add_argument("--keep-rows", action="store_true", help="keep the rows of the existing JSON that this call "
+                    "does not compute, each with the command that computed it")
     args = ap.parse_args()
 
     rows: list[tuple[str, list[str]]] = []
@@ -53,6 +55,10 @@ def main() -> int:
         print("give paths relative to the repository: the command is committed with the table", file=sys.stderr)
         return 2
     result: dict = {"command": command, "seeds": args.seeds, "routes": {}}
+    earlier: dict = {}
+    if args.keep_rows and args.json.is_file():
+        old = json.loads(args.json.read_text())
+        earlier = {label: {**r, "command": r.get("command", old["command"])} for label, r in old["routes"].items()}
     for label, cmd in rows:
         out = args.out / label.replace(" ", "_").replace("(", "").replace(")", "").replace(",", "")
         if not (args.skip_existing and (out / "cluster.json").is_file()):
@@ -70,7 +76,10 @@ def main() -> int:
                                    "fit_wall_seconds": wall, "selected_seed": c.get("selected_seed"),
                                    "selected": c.get("selected"), "protocol": c["protocol"],
                                    "summary_before_refine": c.get("summary_before_refine"),
-                                   "fit": {s: r["fit"] for s, r in c["seeds"].items()}}
+                                   "fit": {s: r["fit"] for s, r in c["seeds"].items()},
+                                   "consensus": c.get("consensus"), "command": command}
+    for label, r in earlier.items():  # rows of earlier calls, after this call's
+        result["routes"].setdefault(label, r)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print("\n| method | split | ACC mean +- std (best) | NMI (Eq. 13) mean +- std | ARI mean +- std | "
@@ -83,6 +92,10 @@ def main() -> int:
             print(f"| {label} | {split} | {m['acc']['mean']:.4f} +- {m['acc']['std']:.4f} ({m['acc']['best']:.4f}) | "
                   f"{m['nmi']['mean']:.4f} +- {m['nmi']['std']:.4f} | {m['ari']['mean']:.4f} +- {m['ari']['std']:.4f} "
                   f"| {'-' if pick is None else format(pick, '.4f')} (seed {r.get('selected_seed')}) | {wall:.0f} |")
+        if r.get("consensus"):
+            for split, m in r["consensus"]["scores"].items():
+                print(f"| {label}, consensus of the seeds (ours) | {split} | {m['acc']:.4f} | {m['nmi']:.4f} | "
+                      f"{m['ari']:.4f} | - | - |")
     print(f"written {args.json}")
     return 0
 

@@ -79,3 +79,11 @@ def test_the_clustering_classifier_trains_in_bf16():
     model, info = train_classifier(train, test, steps=150, precision="bf16")
     assert info["test_accuracy"] > 0.8
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_runs_saved_before_the_option_read_as_fp32():
+    from gmgan.config import config_from_dict, upgrade_saved
+
+    old = make_config("digits").to_dict()
+    del old["train"]["precision"]
+    assert config_from_dict(upgrade_saved(old)).train.precision == "fp32"

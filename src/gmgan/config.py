@@ -292,10 +292,14 @@ def parse_assignment(text: str) -> dict[str, Any]:
 
 def upgrade_saved(data: dict[str, Any]) -> dict[str, Any]:
     """A run's saved config.yaml as today's options mean it: runs saved before ``prior.sigma_is`` existed
-    were trained with sigma read as a variance, so they keep that reading."""
+    were trained with sigma read as a variance, so they keep that reading; runs saved before
+    ``train.precision`` existed were trained in fp32."""
     prior = data.get("prior")
     if isinstance(prior, dict) and "sigma" in prior and "sigma_is" not in prior:
         data = {**data, "prior": {**prior, "sigma_is": "variance"}}
+    train = data.get("train")
+    if isinstance(train, dict) and "steps" in train and "precision" not in train:
+        data = {**data, "train": {**train, "precision": "fp32"}}  # runs saved before train.precision: fp32
     return data
 
 
