@@ -23,6 +23,7 @@ POLICIES: dict[str, dict[str, str]] = {  # what each policy sets; "unset" leaves
     "unset": {},
     "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
     "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
+    "GOMP_SPINCOUNT=100000": {"GOMP_SPINCOUNT": "100000"},
 }
 OMP_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "GMGAN_THREADING")
 
