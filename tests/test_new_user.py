@@ -314,3 +314,16 @@ def test_data_loading_does_not_import_evaluation():
             "assert not any(m.startswith(('gmgan.data', 'gmgan.evaluate')) and m != 'gmgan.datasets' "
             "for m in sys.modules), sorted(m for m in sys.modules if m.startswith('gmgan'))")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_run_saved_with_a_relative_data_dir_still_resumes(mnist_dir, tmp_path, capsys, monkeypatch):
+    """Runs written before data_dir was stored resolved (no fingerprint in their checkpoints) resume from
+    the folder they were started in."""
+    monkeypatch.chdir(tmp_path)
+    assert _run(["train", "--preset", "mnist", "--data-dir", "mnist", "--out", "b", *SMALL], capsys)[0] == 0
+    cfg = tmp_path / "b" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace(f"data_dir: {mnist_dir}", "data_dir: mnist"))
+    for state in (tmp_path / "b" / "checkpoints").glob("step-*/state.json"):
+        state.write_text(state.read_text().replace('"data_fingerprint"', '"old_key"'))
+    code, _, err = _run(["train", "--out", "b", "--resume", "--steps", "3", "--no-progress"], capsys)
+    assert code == 0, err

@@ -236,7 +236,8 @@ class Trainer:
                     + "\n  ".join(changed)
                     + "\nResume with the saved config (omit these options), or start a new run with another --out."
                 )
-            self.saved_data_dir = saved.data.data_dir
+            # runs saved before data_dir was stored resolved hold it as typed: read it from here
+            self.saved_data_dir = str(Path(saved.data.data_dir).expanduser().resolve()) if saved.data.data_dir else None
             return ckpt.latest_checkpoint(self.run_dir)
         check_writable(self.run_dir)
         if ckpt.list_checkpoints(self.run_dir) or (self.run_dir / "metrics.jsonl").exists():
