@@ -30,7 +30,7 @@ from gmgan.train import load_run_config, load_trained
 
 
 def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
-          known: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
+          known: list[dict[str, float]] | None = None, every: int = 1) -> list[dict[str, float]]:
     from gmgan import cluster as cl
     from gmgan.data import load_from_config
 
@@ -42,6 +42,8 @@ def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
     points = []
     for path in ckpt.list_checkpoints(run):
         step = int(path.name.split("-")[1])
+        if step % every and path != ckpt.list_checkpoints(run)[-1]:
+            continue  # --every: a coarser curve (the last checkpoint is always scored)
         if step in done and (not head or "head_test_acc" in done[step]):
             points.append(done[step])  # scored by an earlier call (--reuse)
             continue
@@ -74,6 +76,8 @@ def main() -> None:
     parser.add_argument("--head", action="store_true", help="also score the component head on the test split")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="docs/results/purity-curve")
+    parser.add_argument("--every", type=int, default=1, help="score only checkpoints whose step is a multiple of "
+                        "this (and the last one)")
     parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has (same runs, "
                         "same --n-per-component) and score only new checkpoints")
     args = parser.parse_args()
@@ -84,7 +88,7 @@ def main() -> None:
         old = json.loads(previous.read_text())
         if old.get("n_per_component") == args.n_per_component:
             known = old["runs"]
-    results = {str(run): curve(run, args.n_per_component, args.head, args.data_dir, known.get(str(run)))
+    results = {str(run): curve(run, args.n_per_component, args.head, args.data_dir, known.get(str(run)), args.every)
                for run in args.runs}
     groups: dict[str, list[str]] = {}
     for spec in args.label or [f"runs={','.join(map(str, args.runs))}"]:
