@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -29,6 +30,8 @@ from gmgan.config import make_config
 from gmgan.data import Dataset
 from gmgan.methods import build_method
 from gmgan.train import Trainer
+
+OUT = "docs/results/precision.json"
 
 
 class BareLoop:
@@ -68,7 +71,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="also the bare loop under torch.compile")
-    parser.add_argument("--out", default="docs/results/precision.json")
+    parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
@@ -101,8 +104,9 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
     floor = statistics.median(times["bare fp32"])
     result: dict[str, Any] = {
-        "command": f"python bench/precision.py --steps {args.steps} --rounds {args.rounds} --device {args.device}"
-                   + (" --compile" if args.compile else ""),
+        "command": (f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " if "OMP_NUM_THREADS" in os.environ else "")
+                   + f"python bench/precision.py --steps {args.steps} --rounds {args.rounds} --device {args.device}"
+                   + (" --compile" if args.compile else "") + (f" --out {args.out}" if args.out != OUT else ""),
         "note": "speedup_vs_bare_fp32: median round time of the bare fp32 loop over this one's, measured in the "
                 "same interleaved run; > 1 is faster",
         "machine": {"threads": torch.get_num_threads(), "torch": torch.__version__, "device": args.device,
