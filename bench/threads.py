@@ -63,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     presets = {"digits": args.digits_steps, **({"mnist": args.mnist_steps} if args.data_dir else {})}
     result: dict[str, Any] = {
-        "command": "python bench/threads.py" + (" --data-dir DIR" if args.data_dir else ""),
+        "command": "python bench/threads.py" + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+                   + f" --mnist-steps {args.mnist_steps} --digits-steps {args.digits_steps}",
         "note": "speeds in images/s (real images through D); ratio_two_vs_alone: each of two "
                 "concurrent trainings over the same training alone, same policy; cpus: os.cpu_count()",
         "cpus": os.cpu_count(), "policies": POLICIES, "results": {}}

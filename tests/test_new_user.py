@@ -327,3 +327,18 @@ def test_a_run_saved_with_a_relative_data_dir_still_resumes(mnist_dir, tmp_path,
         state.write_text(state.read_text().replace('"data_fingerprint"', '"old_key"'))
     code, _, err = _run(["train", "--out", "b", "--resume", "--steps", "3", "--no-progress"], capsys)
     assert code == 0, err
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A background job of a non-interactive shell starts with SIGINT ignored; training must not make it
+    answer the terminal's Ctrl-C."""
+    from gmgan.train import StopSignals
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopSignals():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -122,7 +122,9 @@ def update_ema(ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
 
 class StopSignals:
     """While active, SIGINT (Ctrl-C) and SIGTERM only set ``signum``: the loop finishes its step, writes a
-    checkpoint and stops. A second signal stops at once (KeyboardInterrupt). Only in the main thread."""
+    checkpoint and stops. A second signal stops at once (KeyboardInterrupt). Only in the main thread, and
+    not for a signal the process was started with ignored (``nohup``'s SIGHUP aside, a non-interactive
+    shell starts background jobs with SIGINT ignored: they keep ignoring it, and stop on SIGTERM)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -137,8 +139,9 @@ class StopSignals:
         self.signum = signum
 
     def __enter__(self) -> StopSignals:
-        if self.enabled:
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        if self.enabled:  # a signal the process inherited as ignored (a shell's background job) stays ignored
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS
+                              if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def __exit__(self, *exc: object) -> None:
