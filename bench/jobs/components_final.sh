@@ -11,17 +11,19 @@ name=$(printf "step-%08d" "$S")
 for s in 0 1 2; do
   dst=runs/final/gmgan$([ $s = 0 ] || echo "-s$s")
   mkdir -p $dst/checkpoints
-  cp runs/gm-std-s$s/config.yaml $dst/
+  # the copy's length is S: gmgan cluster would otherwise resume a seed's run to the original --steps
+  sed "s/^  steps: .*/  steps: $S/" runs/gm-std-s$s/config.yaml > $dst/config.yaml
   [ -d $dst/checkpoints/$name ] || cp -al runs/gm-std-s$s/checkpoints/$name $dst/checkpoints/
   echo $name > $dst/checkpoints/latest
 done
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 # the purity curve, one process per seed, every 2,000 steps (and the last), merged below
 for s in 0 1 2; do
-  .venv/bin/python bench/purity_curve.py runs/gm-std-s$s --every 2000 --n-per-component 500 \
-      --out runs/final/purity-s$s > runs/final/purity-s$s.log 2>&1 &
+  [ -f runs/final/purity-s$s.json ] || .venv/bin/python bench/purity_curve.py runs/gm-std-s$s --every 2000 \
+      --n-per-component 500 --out runs/final/purity-s$s > runs/final/purity-s$s.log 2>&1 &
 done
 .venv/bin/python bench/cluster_mnist.py --data-dir ../shared/data/mnist --out runs/final/cluster --keep-rows \
+  --skip-existing \
   --route "GM-GAN, classifier route (Alg. 2), $S steps=runs/final/gmgan:classifier --consensus" \
   > runs/final/cluster.log 2>&1
 wait
