@@ -57,3 +57,11 @@ def test_bad_yaml_file(tmp_path):
         load_yaml(tmp_path / "c.yaml")
     with pytest.raises(ConfigError, match="does not exist"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def test_a_key_that_is_not_a_name_is_a_config_error():
+    from gmgan.errors import ConfigError
+
+    for bad in ({None: None}, {"train": {1: 2}}):
+        with pytest.raises(ConfigError, match="option names"):
+            make_config(None, bad)

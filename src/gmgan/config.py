@@ -231,6 +231,8 @@ def _merge(obj: Any, updates: dict[str, Any], prefix: str = "") -> None:
     known = {f.name: f for f in fields(obj)}
     for key, value in updates.items():
         path = f"{prefix}{key}"
+        if not isinstance(key, str):
+            raise ConfigError(f"Config keys are option names; got {key!r} in {prefix.rstrip('.') or 'the top level'}.")
         if key not in known:
             hint = difflib.get_close_matches(key, list(known), n=1)
             did_you_mean = f" Did you mean '{prefix}{hint[0]}'?" if hint else ""
