@@ -62,14 +62,16 @@ TOY_GRIDS = {
 }
 
 
-def _fingerprint(x: np.ndarray, y: Tensor | None) -> str:
+def content_hash(x: np.ndarray, y: Tensor | None) -> str:
+    """Short sha256 of an array's shape and bytes and of the labels: the one fingerprint of training data
+    (the evaluation classifier's cache key, the check that a resumed run reads its own data)."""
     import hashlib
 
-    h = hashlib.sha256(f"{x.dtype}{x.shape}".encode())
+    h = hashlib.sha256(str(tuple(x.shape)).encode())
     h.update(memoryview(np.ascontiguousarray(x)).cast("B"))  # type: ignore[arg-type]
     if y is not None:
-        h.update(y.numpy().tobytes())
-    return h.hexdigest()[:16]
+        h.update(y.contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 @dataclass
@@ -96,7 +98,7 @@ class Dataset:
 
     def fingerprint(self) -> str:
         """sha256 of the samples and labels: the same data moved to another folder keep their fingerprint."""
-        return _fingerprint(self.x.contiguous().numpy(), self.y)
+        return content_hash(self.x.contiguous().numpy(), self.y)
 
     def batch(self, idx: Tensor) -> Tensor:
         """The float samples at ``idx`` (what the trainer reads each step)."""
@@ -131,7 +133,7 @@ class LazyImages(Dataset):
         return int(self.images.shape[0])
 
     def fingerprint(self) -> str:
-        return _fingerprint(np.ascontiguousarray(self.images), self.y)
+        return content_hash(self.images, self.y)  # the uint8 images: no float copy of the set
 
     @property
     def shape(self) -> tuple[int, ...]:

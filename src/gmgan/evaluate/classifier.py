@@ -15,7 +15,6 @@ the quality constant). Entries are written to a temporary folder and renamed int
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -30,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from gmgan.checkpoint import write_dir_atomically
-from gmgan.data import Dataset
+from gmgan.data import Dataset, content_hash
 from gmgan.errors import CheckpointError, EvaluationError
 from gmgan.paths import cache_root
 
@@ -88,13 +87,8 @@ class DomainClassifier(nn.Module):
 
 
 def fingerprint(data: Dataset) -> str:
-    """Short hash of a dataset's images and labels (what the classifier was trained on)."""
-    h = hashlib.sha256()
-    h.update(str(tuple(data.x.shape)).encode())
-    h.update(data.x.contiguous().numpy().tobytes())
-    if data.y is not None:
-        h.update(data.y.contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
+    """Short hash of a dataset's float images and labels (what the classifier was trained on)."""
+    return content_hash(data.x.contiguous().numpy(), data.y)
 
 
 def cache_dir_for(data: Dataset, root: Path | None = None, print_: str | None = None) -> Path:
