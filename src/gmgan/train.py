@@ -161,7 +161,8 @@ class Trainer:
                 cfg.data, data_dir=str(Path(cfg.data.data_dir).expanduser().resolve())))
         # the precision that will run is recorded, not "auto": a resumed run on other hardware is then refused
         # as a config change instead of silently changing arithmetic
-        self.precision = precision_.resolve(cfg.train.precision, resolve_device(cfg.train.device))
+        self.device = resolve_device(cfg.train.device)  # before the folder is touched: a missing CUDA fails first
+        self.precision = precision_.resolve(cfg.train.precision, self.device)
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, precision=self.precision))
         self.cfg = cfg
         self.start_step = 0
@@ -179,7 +180,6 @@ class Trainer:
                 raise ConfigError("train.mlflow is set but MLflow is not installed: pip install 'gmgan[mlflow]' "
                                   "(or pip install mlflow), or unset train.mlflow.") from exc
         resume_from = self._prepare_run_dir(resume)
-        self.device = resolve_device(t.device)
         if self.ctx.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.ctx.local_rank)
         self.data = dataset or load_from_config(cfg.data, seed=t.seed)
