@@ -106,6 +106,44 @@ def test_cli_evaluate_and_sweep(digits_run, tmp_path, capsys):
     Image.open(sweep_dir / "sweep.png").verify()
 
 
+def test_sweep_groups_seeds_into_mean_and_standard_error(tmp_path, image_cfg, cache, capsys):
+    runs = []
+    for seed in (0, 1):
+        run = tmp_path / f"seed{seed}"
+        Trainer(image_cfg(steps=4, seed=seed, checkpoint_every=2, keep_checkpoints=5), run, progress=False).fit()
+        runs.append(str(run))
+    common = ["--n", "40", "--pairs", "50", "--classifier-steps", "30", "--no-progress"]
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--group", "GM=" + ",".join(runs), "--scales", "0.5,1", "--step", "2", "--out", str(out),
+                 *common]) == 0
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert {r["model"] for r in rows} == {"GM"} and {r["step"] for r in rows} == {"2"} and len(rows) == 4
+    summary = list(csv.DictReader(open(out / "sweep-summary.csv")))
+    assert [(s["model"], float(s["scale"]), int(s["runs"])) for s in summary] == [("GM", 0.5, 2), ("GM", 1.0, 2)]
+    for s in summary:
+        qs = [float(r["q"]) for r in rows if float(r["scale"]) == float(s["scale"])]
+        assert float(s["q_mean"]) == pytest.approx(sum(qs) / 2)
+        assert float(s["q_se"]) == pytest.approx(abs(qs[0] - qs[1]) / 2)  # std / sqrt(2) of two values
+        assert float(s["is_mean"]) >= 1.0  # the Inception Score over sigma (GM-GAN Fig. 2)
+    Image.open(out / "sweep.png").verify()
+    # a step that was not kept names the kept ones; a group without runs is refused
+    assert main(["sweep", "--group", "GM=" + runs[0], "--step", "3", "--out", str(out), *common]) == 2
+    assert "kept steps: 2, 4" in capsys.readouterr().err
+    assert main(["sweep", "--group", "GM=", "--out", str(out)]) == 2
+    assert "LABEL=RUN" in capsys.readouterr().err
+    assert main(["sweep", "--group", "GM=" + runs[0]]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_evaluate_at_a_kept_step_writes_its_own_file(tmp_path, image_cfg, cache):
+    run = tmp_path / "run"
+    Trainer(image_cfg(steps=4, checkpoint_every=2, keep_checkpoints=5), run, progress=False).fit()
+    early = evaluate_run(run, _opts(step=2), progress=False)
+    assert early["protocol"]["step"] == 2 and (run / "evaluation-step2.json").is_file()
+    assert not (run / "evaluation.json").exists()
+    assert evaluate_run(run, _opts(), progress=False)["protocol"]["step"] == 4
+
+
 def test_cli_errors_are_one_line(digits_run, tmp_path, capsys):
     assert main(["sweep", str(digits_run), "--scales", "2:1:0.1"]) == 2
     assert "START:STOP:STEP" in capsys.readouterr().err

@@ -543,6 +543,7 @@ from it uses torch and your --seed.
 EPILOG_SWEEP = """examples:
   gmgan sweep runs/mnist --scales 0.5:2.0:0.1            # writes runs/mnist/sweep.csv, sweep.png, sweep.json
   gmgan sweep runs/mnist-gan runs/mnist --out results/   # baseline and GM-GAN on one figure
+  gmgan sweep --group GAN=runs/gan-s0,runs/gan-s1 --group GM-GAN=runs/gm-s0,runs/gm-s1 --step 10000 --out results/
 """
 
 
@@ -565,6 +566,7 @@ def _eval_options(args: argparse.Namespace) -> Any:
         inception_weights=getattr(args, "inception_weights", None), classifier_steps=args.classifier_steps,
         cache=args.cache_dir, data_dir=args.data_dir, device=args.device,
         real_baseline=not getattr(args, "no_real", False), prior=getattr(args, "prior", "trained"),
+        step=args.step,
     )
 
 
@@ -598,9 +600,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from gmgan.evaluate.run import parse_scales, sweep_runs
 
     scales = parse_scales(args.scales)
-    out = Path(args.out) if args.out else Path(args.runs[0])
-    paths = sweep_runs(args.runs, scales, out, _eval_options(args), n=args.n, progress=not args.no_progress)
-    print(f"written {paths['csv']}, {paths['png']}, {paths['json']}")
+    groups: dict[str, list[str]] = {}
+    for spec in args.group or []:
+        label, sep, members = spec.partition("=")
+        runs = [r for r in members.split(",") if r.strip()]
+        if not sep or not label.strip() or not runs:
+            raise GmganError(f"--group {spec!r} is not LABEL=RUN[,RUN...], e.g. --group GAN=runs/gan-s0,runs/gan-s1.")
+        if label in groups:
+            raise GmganError(f"--group {label!r} is given twice; give each model one --group with all its runs.")
+        groups[label] = runs
+    if not args.runs and not groups:
+        raise GmganError("Name the runs to sweep: gmgan sweep RUN_DIR ..., or --group LABEL=RUN,RUN,... per model.")
+    if args.out:
+        out = Path(args.out)
+    elif args.runs:
+        out = Path(args.runs[0])
+    else:
+        raise GmganError("With --group only, say where the sweep goes: --out DIR.")
+    paths = sweep_runs(args.runs, scales, out, _eval_options(args), n=args.n, progress=not args.no_progress,
+                       groups=groups)
+    print("written " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -664,6 +683,8 @@ def _add_eval_flags(p: argparse.ArgumentParser, n_default: int) -> None:
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps of the evaluation "
                    "classifier when none is cached (default 1500)")
     p.add_argument("--cache-dir", metavar="DIR", help="classifier cache (default $GMGAN_CACHE or ~/.cache/gmgan)")
+    p.add_argument("--step", type=int, help="evaluate the kept checkpoint of this step instead of the latest "
+                   "(to compare runs at equal training length)")
     _common(p, seed="the latents, KID subsets and MS-SSIM pairs", data_dir=True, progress=True)
 
 
@@ -840,7 +861,10 @@ def _args_report(p: argparse.ArgumentParser) -> None:
 
 
 def _args_sweep(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="run folders, drawn on one figure")
+    p.add_argument("runs", metavar="RUN_DIR", nargs="*", help="run folders, drawn on one figure, one line each")
+    p.add_argument("--group", action="append", metavar="LABEL=RUN,RUN", help="the runs (seeds) of one model, "
+                   "drawn as their mean with a band of one standard error; repeat per model (writes "
+                   "sweep-summary.csv too)")
     p.add_argument("--scales", default="0.5:2.0:0.1", help="START:STOP:STEP or a list (default 0.5:2.0:0.1)")
     p.add_argument("--out", metavar="DIR", help="output folder (default the first RUN_DIR)")
     _add_eval_flags(p, 5000)

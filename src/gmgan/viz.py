@@ -84,29 +84,41 @@ def save_scatter_panels(
     return _save(fig, path, dpi=110)
 
 
-def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
+def save_quality_diversity(rows: Sequence[dict], path: str | Path, summary: Sequence[dict] | None = None) -> Path:
     """The sigma sweep of GM-GAN Section 4.3 (Fig. 7): quality q and diversity d against the covariance scale
-    (left) and q against d with each point labelled by its scale (right); one line per run.
+    (left), q against d with each point labelled by its scale (middle), and the Inception Score against the
+    scale (right; Fig. 2's point), when the rows have one.
 
-    ``rows``: dicts with keys run, scale, q and d (d_intra stands in for d where no classes exist).
+    ``rows``: dicts with keys run, scale, q and d (d_intra stands in for d where no classes exist), one line per
+    run. ``summary`` (``summarise_sweep``'s rows: model, scale, <metric>_mean, <metric>_se): one line per model
+    instead, its mean with a band of one standard error across the model's runs.
     """
     plt = _plt()
-    runs = list(dict.fromkeys(r["run"] for r in rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, run in enumerate(runs):
-        mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["scale"])
-        scales = [r["scale"] for r in mine]
-        q = [r["q"] for r in mine]
-        d = [r.get("d") if r.get("d") is not None else r.get("d_intra") for r in mine]
+    if summary:
+        series = _series(summary, "model", lambda r, k: r.get(f"{k}_mean"), lambda r, k: r.get(f"{k}_se"))
+    else:
+        series = _series(rows, "run", lambda r, k: r.get(k), lambda r, k: None)
+    has_is = any(v is not None for s in series.values() for v in s["is"][0])
+    fig, axes = plt.subplots(1, 3 if has_is else 2, figsize=(15 if has_is else 10, 4))
+    left, right = axes[0], axes[1]
+    for i, (name, s) in enumerate(series.items()):
         color = f"C{i}"
-        left.plot(scales, q, "-o", color=color, ms=3, label=f"{run}: quality q")
+        scales, (q, q_se), (d, d_se) = s["scale"], s["q"], s["d"]
+        _band(left, scales, q, q_se, color, "-o", f"{name}: quality q")
         if all(v is not None for v in d):
-            left.plot(scales, d, "--s", color=color, ms=3, label=f"{run}: diversity d")
-            right.plot(d, q, "-o", color=color, ms=3, label=run)
-            for s, x, y in zip(scales, d, q, strict=True):
-                right.annotate(f"{s:g}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+            _band(left, scales, d, d_se, color, "--s", f"{name}: diversity d")
+            right.plot(d, q, "-o", color=color, ms=3, label=name)
+            if any(e is not None for e in q_se):
+                right.errorbar(d, q, xerr=[e or 0 for e in d_se], yerr=[e or 0 for e in q_se], fmt="none",
+                               ecolor=color, alpha=0.5, lw=0.8)
+            for sc, x, y in zip(scales, d, q, strict=True):
+                right.annotate(f"{sc:g}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        if has_is and all(v is not None for v in s["is"][0]):
+            _band(axes[2], scales, *s["is"], color, "-o", name)
+    band = " (bands: one standard error over seeds)" if summary else ""
     left.set_xlabel("covariance scale sigma")
     left.set_ylabel("score")
+    left.set_title("quality and diversity" + band, fontsize=9)
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
     right.set_xlabel("diversity d (Eq. 10)")
@@ -114,7 +126,33 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path) -> Path:
     right.set_title("quality vs diversity (labels: sigma)", fontsize=9)
     right.legend(fontsize=7)
     right.grid(alpha=0.3)
+    if has_is:
+        axes[2].set_xlabel("covariance scale sigma")
+        axes[2].set_ylabel("Inception Score (domain classifier)")
+        axes[2].set_title("Inception Score over sigma" + band, fontsize=9)
+        axes[2].legend(fontsize=7)
+        axes[2].grid(alpha=0.3)
     return _save(fig, path, dpi=110)
+
+
+def _series(rows: Sequence[dict], key: str, value, error) -> dict[str, dict]:
+    """{name: {"scale": [...], metric: (values, errors)}} for q, d (or d_intra) and is, sorted by scale."""
+    out = {}
+    for name in dict.fromkeys(r[key] for r in rows):
+        mine = sorted((r for r in rows if r[key] == name), key=lambda r: r["scale"])
+        d_key = "d" if all(value(r, "d") is not None for r in mine) else "d_intra"
+        out[name] = {"scale": [r["scale"] for r in mine],
+                     "q": ([value(r, "q") for r in mine], [error(r, "q") for r in mine]),
+                     "d": ([value(r, d_key) for r in mine], [error(r, d_key) for r in mine]),
+                     "is": ([value(r, "is") for r in mine], [error(r, "is") for r in mine])}
+    return out
+
+
+def _band(ax, x, y, err, color: str, style: str, label: str) -> None:
+    ax.plot(x, y, style, color=color, ms=3, label=label)
+    if any(e is not None for e in err):
+        e = np.array([v or 0.0 for v in err])
+        ax.fill_between(x, np.array(y) - e, np.array(y) + e, color=color, alpha=0.2, lw=0)
 
 
 def save_confusion(table: np.ndarray, path: str | Path, title: str = "", class_names: Sequence[str] | None = None,

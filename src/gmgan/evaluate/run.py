@@ -53,6 +53,7 @@ class EvalOptions:
     data_dir: str | None = None  # override the run's data folder
     device: str = "cpu"
     prior: str = "trained"  # "trained" (the run's own prior) or "fitted" (gmgan fit-prior's mixture)
+    step: int | None = None  # a kept checkpoint's step instead of the latest
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,18 +85,26 @@ class Evaluator:
     """Everything needed to score samples of one run, loaded once."""
 
     def __init__(self, run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> None:
+        from gmgan.checkpoint import checkpoint_at
         from gmgan.train import load_trained
 
         started = time.perf_counter()
         self.run_dir = Path(run_dir)
         self.opts = opts or EvalOptions()
         self.progress = progress
-        self.cfg, self.method, self.step = load_trained(run_dir, self.opts.device)
+        at = checkpoint_at(run_dir, self.opts.step) if self.opts.step is not None else None
+        self.cfg, self.method, self.step = load_trained(run_dir, self.opts.device, checkpoint=at)
+        self._load_trained = load_trained
         self.fitted_summary: dict[str, Any] | None = None
         if self.opts.prior == "fitted":
             from gmgan.latent import load_fitted_prior
 
             fitted, self.fitted_summary = load_fitted_prior(run_dir)
+            if self.fitted_summary.get("step") not in (None, self.step):
+                raise EvaluationError(
+                    f"The fitted mixture of {run_dir} was fitted to the codes of step {self.fitted_summary['step']}, "
+                    f"not of step {self.step}. Evaluate that step (--step {self.fitted_summary['step']}) or fit "
+                    f"again (gmgan fit-prior {run_dir}).")
             self.method.prior = fitted.to(self.opts.device)
         elif self.opts.prior != "trained":
             raise EvaluationError(f"--prior must be 'trained' or 'fitted'. Got {self.opts.prior!r} instead.")
@@ -128,6 +137,13 @@ class Evaluator:
             self.inception = InceptionFeatures(self.opts.inception_weights).to(self.opts.device)
             self._inception_ref: Tensor | None = None
         self.setup_seconds = time.perf_counter() - started  # data, and the classifier when it had to be trained
+
+    def use_checkpoint(self, path: str | Path) -> int:
+        """Score another of the run's checkpoints from now on (data and classifier stay loaded); its step."""
+        if self.opts.prior == "fitted":
+            raise EvaluationError("A fitted mixture belongs to one step; switch checkpoints with the trained prior.")
+        self.cfg, self.method, self.step = self._load_trained(self.run_dir, self.opts.device, checkpoint=path)
+        return self.step
 
     # ------------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -162,21 +178,22 @@ class Evaluator:
                 out["d"] = M.diversity(out["d_intra"], out["d_inter"])
                 out["s"] = M.combined_score(out["q"], out["d"])
         out.update({k: v for k, v in M.prdc(self.ref_features, feats, o.k, o.k_dc).items() if k not in ("k", "k_dc")})
+        if self.num_classes > 1:  # cheap: the sweep reports them over sigma too (GM-GAN Fig. 2 plots the IS)
+            is_ = M.inception_score(probs, o.is_splits)
+            out["is"], out["is_std"] = is_["mean"], is_["std"]
+            if components is not None and self.method.mapping is not None:
+                # a class-conditional run: does it make what is asked?
+                out["class_accuracy"] = M.requested_class_accuracy(components, classes, self.method.mapping.table)
         if not full:
             return out
         kid = M.kid(self.ref_features, feats, o.kid_subsets, o.kid_subset_size, seed=seed)
         out["kid"], out["kid_std"] = kid["mean"], kid["std"]
         out["kid_subset_size"] = kid["subset_size"]
         if self.num_classes > 1:
-            is_ = M.inception_score(probs, o.is_splits)
-            out["is"], out["is_std"] = is_["mean"], is_["std"]
             out["class_histogram"] = M.class_histogram(classes, self.num_classes).long().tolist()
             if components is not None:
                 K = self.method.prior.K
                 out["component_purity"] = M.component_purity(components, classes, K, self.num_classes)
-                if self.method.mapping is not None:  # a class-conditional run: does it make what is asked?
-                    out["class_accuracy"] = M.requested_class_accuracy(components, classes,
-                                                                       self.method.mapping.table)
         if self.train.grid is not None:
             out["toy"] = toy_metrics(x, self.train.grid)
         if self.inception is not None:
@@ -257,20 +274,24 @@ class Evaluator:
         return result
 
     def sweep(self, scales: list[float], n: int = 5000) -> list[dict[str, Any]]:
-        """The SWEEP_COLUMNS metrics (q, diversities, FID, precision, recall, coverage) at each covariance scale,
-        with the same latents' seed."""
+        """The SWEEP_COLUMNS metrics (q, diversities, FID, precision, recall, coverage, Inception Score, class
+        accuracy) at each covariance scale, with the same latents' seed."""
         rows = []
         for s in scales:
             x, k = self.samples(n, s, self.opts.seed)
             m = self.score(x, k, full=False, seed=self.opts.seed)
-            rows.append({"run": self.run_dir.name, "scale": s, **{key: m.get(key) for key in SWEEP_COLUMNS}})
+            ca = m.get("class_accuracy")
+            m["class_accuracy"] = ca["accuracy"] if ca else None
+            rows.append({"run": str(self.run_dir), "step": self.step, "scale": s,
+                         **{key: m.get(key) for key in SWEEP_COLUMNS}})
             if self.progress:
                 print(f"  {self.run_dir.name} scale {s:g}: " + "  ".join(
                     f"{key} {m[key]:.4f}" for key in ("q", "d", "s", "fid") if m.get(key) is not None), flush=True)
         return rows
 
 
-SWEEP_COLUMNS = ("q", "d_intra", "d_within_class", "d_inter", "d", "s", "fid", "precision", "recall", "coverage")
+SWEEP_COLUMNS = ("q", "d_intra", "d_within_class", "d_inter", "d", "s", "fid", "precision", "recall", "coverage",
+                 "is", "class_accuracy")
 
 
 def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> dict[str, Any]:
@@ -281,8 +302,12 @@ def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress:
 
 
 def evaluation_file(opts: EvalOptions | None) -> str:
-    """evaluation.json for the run's own prior, evaluation-fitted.json for the fitted one (kept side by side)."""
-    return "evaluation-fitted.json" if opts is not None and opts.prior == "fitted" else "evaluation.json"
+    """evaluation.json for the run's own prior at its latest step, evaluation-fitted.json for the fitted one,
+    evaluation-step1000.json (or -fitted-step1000) for a kept checkpoint's step: kept side by side."""
+    name = "evaluation-fitted" if opts is not None and opts.prior == "fitted" else "evaluation"
+    if opts is not None and opts.step is not None:
+        name += f"-step{opts.step}"
+    return name + ".json"
 
 
 def parse_scales(text: str) -> list[float]:
@@ -310,25 +335,73 @@ def parse_scales(text: str) -> list[float]:
 
 
 def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: EvalOptions | None = None,
-               n: int = 5000, progress: bool = True) -> dict[str, Path]:
-    """Sweep each run over ``scales``; write ``out/sweep.csv`` and ``out/sweep.png`` (all runs on one plot)."""
+               n: int = 5000, progress: bool = True,
+               groups: dict[str, list[str]] | None = None) -> dict[str, Path]:
+    """Sweep each run over ``scales``; write ``out/sweep.csv``, ``out/sweep.json`` and ``out/sweep.png``.
+
+    ``runs`` are drawn one line each. ``groups`` maps a model's label to its runs (seeds of one model): the plot
+    draws each group's mean with a band of one standard error, and ``sweep-summary.csv`` holds mean, sample
+    std and standard error per group and scale.
+    """
     from gmgan.viz import save_quality_diversity
 
+    groups = dict(groups or {})
     rows: list[dict[str, Any]] = []
-    for run in runs:
-        rows += Evaluator(run, opts, progress).sweep(scales, n)
+    for label, members in [*((str(Path(r).name), [r]) for r in runs), *groups.items()]:
+        for run in members:
+            rows += [{"model": label, **row} for row in Evaluator(run, opts, progress).sweep(scales, n)]
+    summary = summarise_sweep(rows) if groups else []
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "sweep.csv"
-    with open(csv_path.with_suffix(".tmp"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["run", "scale", *SWEEP_COLUMNS])
+    _write_csv(csv_path, rows, ["model", "run", "step", "scale", *SWEEP_COLUMNS])
+    paths = {"csv": csv_path}
+    if summary:
+        paths["summary"] = out / "sweep-summary.csv"
+        _write_csv(paths["summary"], summary, list(dict.fromkeys(k for r in summary for k in r)))
+    paths["png"] = save_quality_diversity(rows, out / "sweep.png", summary=summary or None)
+    protocol = {"runs": [str(r) for r in runs], "groups": {k: [str(r) for r in v] for k, v in groups.items()},
+                "scales": scales, "n": n,
+                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"}}
+    atomic_write_text(out / "sweep.json", json.dumps({"protocol": protocol, "rows": rows, "summary": summary},
+                                                      indent=1))
+    paths["json"] = out / "sweep.json"
+    return paths
+
+
+def summarise_sweep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model and scale: the number of runs, and each SWEEP_COLUMNS metric's mean, sample std and standard
+    error (std / sqrt(runs); None with one run).
+
+    Example:
+        >>> rows = [{"model": "m", "scale": 1.0, "q": q} for q in (0.1, 0.3)]
+        >>> s = summarise_sweep(rows)[0]
+        >>> s["runs"], round(s["q_mean"], 3), round(s["q_se"], 3)
+        (2, 0.2, 0.1)
+    """
+    out = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        for scale in sorted({r["scale"] for r in rows if r["model"] == model}):
+            mine = [r for r in rows if r["model"] == model and r["scale"] == scale]
+            row: dict[str, Any] = {"model": model, "scale": scale, "runs": len(mine)}
+            for key in SWEEP_COLUMNS:
+                values = [float(r[key]) for r in mine if r.get(key) is not None]
+                if not values:
+                    continue
+                mean = sum(values) / len(values)
+                std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
+                row[f"{key}_mean"], row[f"{key}_std"] = mean, std
+                row[f"{key}_se"] = std / math.sqrt(len(values)) if std is not None else None
+            out.append(row)
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
-    csv_path.with_suffix(".tmp").replace(csv_path)
-    png = save_quality_diversity(rows, out / "sweep.png")
-    protocol = {"runs": [str(r) for r in runs], "scales": scales, "n": n,
-                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"}}
-    atomic_write_text(out / "sweep.json", json.dumps({"protocol": protocol, "rows": rows}, indent=1))
-    return {"csv": csv_path, "png": png, "json": out / "sweep.json"}
+    tmp.replace(path)
 
 
 TABLE_ROWS = [

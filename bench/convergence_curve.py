@@ -1,0 +1,119 @@
+"""Sample quality along training, from a run's kept checkpoints: when has a model converged?
+
+    python bench/convergence_curve.py runs/gan-s0 runs/gan-s1 --every 2000 --n 5000 \
+        --label "GAN=runs/gan-s0,runs/gan-s1" --out docs/results/convergence-mnist
+
+For every kept checkpoint whose step is a multiple of ``--every`` (and the last): ``n`` samples at scale 1
+(fixed latents per run, seed 0), scored the way ``gmgan sweep`` scores one scale (FID, precision, recall,
+coverage and q in the evaluation classifier's features, d_intra / d, the Inception Score, class accuracy for
+class-conditional runs, component purity for mixtures). Writes OUT.json (every point, the command) and OUT.png
+(FID, recall and q against epochs: the mean over each label's runs with their standard deviation as a band).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gmgan import checkpoint as ckpt
+from gmgan.evaluate import metrics as M
+from gmgan.evaluate.run import EvalOptions, Evaluator
+
+METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", "class_accuracy")
+
+
+def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None) -> list[dict]:
+    done = {int(p["step"]): p for p in known or []}
+    kept = ckpt.list_checkpoints(run)
+    ev: Evaluator | None = None
+    points = []
+    for path in kept:
+        step = int(path.name.split("-")[1])
+        if step % every and path != kept[-1]:
+            continue
+        if step in done:
+            points.append(done[step])
+            continue
+        if ev is None:
+            ev = Evaluator(run, EvalOptions(**{**opts.__dict__, "step": step}), progress=False)
+        else:
+            ev.use_checkpoint(path)
+        x, k = ev.samples(opts.n, 1.0, opts.seed)
+        m = ev.score(x, k, full=False, seed=opts.seed)
+        point = {"step": step, "epochs": round(step * ev.cfg.train.b_D / len(ev.train), 2)}
+        point.update({key: m[key] if key != "class_accuracy" else m[key]["accuracy"]
+                      for key in METRICS if m.get(key) is not None})
+        if ev.method.prior.K > 1 and ev.num_classes > 1:
+            classes = ev.classifier.extract(x)[1].argmax(1)
+            point["mean_purity"] = float(M.component_purity(k, classes, ev.method.prior.K, ev.num_classes)["mean"])
+        print(run, {key: round(v, 4) if isinstance(v, float) else v for key, v in point.items()}, flush=True)
+        points.append(point)
+    return points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--label", action="append", help="LABEL=RUN,RUN,... groups for the plot (default: one "
+                        "group per run)")
+    parser.add_argument("--n", type=int, default=5000, help="generated samples per checkpoint (default 5000)")
+    parser.add_argument("--pairs", type=int, default=10_000, help="MS-SSIM pairs for d_intra (default 10000)")
+    parser.add_argument("--every", type=int, default=1000, help="score checkpoints whose step is a multiple of "
+                        "this, and the last (default 1000)")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default="docs/results/convergence")
+    parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has")
+    args = parser.parse_args()
+    opts = EvalOptions(n=args.n, pairs=args.pairs, real_baseline=False, data_dir=args.data_dir)
+    out = Path(args.out)
+    known: dict[str, list[dict]] = {}
+    if args.reuse and out.with_suffix(".json").is_file():
+        old = json.loads(out.with_suffix(".json").read_text())
+        if old.get("n") == args.n:
+            known = old["runs"]
+    results = {str(run): curve(run, opts, args.every, known.get(str(run))) for run in args.runs}
+    groups: dict[str, list[str]] = {}
+    for spec in args.label or [f"{run.name}={run}" for run in args.runs]:
+        name, _, members = spec.partition("=")
+        groups[name] = members.split(",")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python bench/convergence_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "pairs": args.pairs,
+                                                    "groups": groups, "runs": results}, indent=1) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = ("fid", "recall", "q", "mean_purity")
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], shown, strict=True):
+        for name, members in groups.items():
+            series = [[p for p in results[m] if metric in p] for m in members if m in results]
+            n = min((len(s) for s in series), default=0)
+            if not n:
+                continue
+            epochs = np.array([p["epochs"] for p in series[0][:n]])
+            values = np.array([[p[metric] for p in s[:n]] for s in series])
+            mean = values.mean(0)
+            std = values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
+            ax.plot(epochs, mean, marker="o", ms=3, label=f"{name} ({len(values)} runs)")
+            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+        ax.set_xlabel("epochs")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(True)
+    main()
