@@ -1,7 +1,8 @@
 """Train, evaluate and post-process a batch of runs in parallel: the experiments behind docs/RESULTS.md tables.
 
 A jobs file has one run per line, ``NAME: TRAIN-ARGS [| CMD ARGS; CMD ARGS ...]``; after training, each run is
-scored with ``gmgan evaluate RUN --no-real`` and then given the listed gmgan commands (RUN inserted first):
+scored with ``gmgan evaluate RUN --no-real`` and then given the listed gmgan commands (RUN inserted first;
+``{run}`` in their arguments is replaced by the run folder):
 
     mnist-gan: --preset mnist --method gan
     mnist-resp: --preset mnist --method responsibility --c 0.5 | interpolate --components 2,7; assign --split test
@@ -133,7 +134,9 @@ def main() -> int:
             rec["scores"] = {k: v for k, v in result.get("generated", result).items()
                              if isinstance(v, int | float) and not isinstance(v, bool)}
         for cmd in post:
-            extra = ["--device", args.device] if cmd[0] in ("interpolate", "assign", "reconstruct", "fit-prior") else []
+            extra = ["--device", args.device] if cmd[0] in ("interpolate", "assign", "reconstruct", "fit-prior",
+                                                            "evaluate") else []
+            cmd = [c.replace("{run}", str(run_dir)) for c in cmd]  # e.g. evaluate --json {run}/fit10.json
             rc, _ = run([*GMGAN, cmd[0], str(run_dir), *cmd[1:], *extra], args.out / f"{name}.post.log", env)
             rec.setdefault("post_rc", []).append(rc)
         return rec

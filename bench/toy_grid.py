@@ -38,9 +38,13 @@ def train_one(grid: str, model: str, seed: int, steps: int | None, out: str) -> 
     cfg = make_config(grid, update)
     run = Path(out) / grid / model.replace(" ", "-").lower() / f"seed{seed}"
     start = time.perf_counter()
-    if (run / "toy_metrics.json").is_file():  # finished earlier: reuse, so an interrupted table resumes
+    from gmgan import checkpoint as ckpt
+
+    latest = ckpt.latest_checkpoint(run)
+    done = latest is not None and json.loads((latest / "state.json").read_text())["step"] == cfg.train.steps
+    if done and (run / "toy_metrics.json").is_file():  # finished earlier: reuse, so an interrupted table resumes
         metrics = json.loads((run / "toy_metrics.json").read_text())
-    else:
+    else:  # new, interrupted, or trained for fewer steps (resumed to --steps: the same run, continued)
         resume = (run / "config.yaml").is_file()
         metrics = Trainer(cfg, run, resume=resume, progress=False).fit()["toy_metrics"]
     return {"grid": grid, "model": model, "seed": seed, "run": str(run), "seconds": time.perf_counter() - start,
@@ -73,7 +77,7 @@ def reference(n: int = 100_000) -> dict:
     return {g: toy_metrics(TOY_GRIDS[g].sample(n, torch.Generator().manual_seed(0))[0], TOY_GRIDS[g]) for g in GRIDS}
 
 
-def scatter(rows: list[dict], out: Path) -> None:
+def scatter(rows: list[dict], out: Path, tag: str = "") -> None:
     import torch
 
     from gmgan.data import TOY_GRIDS
@@ -81,7 +85,7 @@ def scatter(rows: list[dict], out: Path) -> None:
     from gmgan.train import load_trained
     from gmgan.viz import save_scatter_panels
 
-    for grid in GRIDS:
+    for grid in dict.fromkeys(r["grid"] for r in rows):
         panels = []
         for model in MODELS:
             sel = [r for r in rows if r["grid"] == grid and r["model"] == model and r["seed"] == min(
@@ -92,7 +96,7 @@ def scatter(rows: list[dict], out: Path) -> None:
             z, k = method.prior.sample(2000, generator=torch.Generator().manual_seed(0))
             panels.append((model, generate(method.G, z), k if method.prior.K > 1 else None))
         real, _ = TOY_GRIDS[grid].sample(2000, torch.Generator().manual_seed(1))
-        save_scatter_panels(panels, real, out / f"{grid}-scatter.png")
+        save_scatter_panels(panels, real, out / f"{grid}{tag}-scatter.png")
 
 
 def main() -> None:
@@ -102,18 +106,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="override the presets' steps")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--results", default="docs/results")
+    parser.add_argument("--grids", default=",".join(GRIDS), help="which grids (default both)")
+    parser.add_argument("--tag", default="", help="suffix of the result files, e.g. -30k (toy-grid-30k.json)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = [(g, m, s, args.steps, args.out) for g in GRIDS for m in MODELS for s in seeds]
+    grids = [g for g in args.grids.split(",") if g]
+    jobs = [(g, m, s, args.steps, args.out) for g in grids for m in MODELS for s in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(train_one, *zip(*jobs, strict=True)))
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     summary = {"command": "python bench/toy_grid.py " + " ".join(
-        f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "results"),
+        f"--{k}={v}" for k, v in vars(args).items() if v not in (None, "") and k != "results"),
         "samples_per_run": 10_000, "runs": rows, "table": summarise(rows), "reference": reference()}
-    (results / "toy-grid.json").write_text(json.dumps(summary, indent=1) + "\n")
-    scatter(rows, results)
+    (results / f"toy-grid{args.tag}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    scatter(rows, results, args.tag)
     print("| grid | model | modes covered | high-quality fraction | log-likelihood |")
     print("| --- | --- | --- | --- | --- |")
     for grid, models in summary["table"].items():

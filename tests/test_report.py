@@ -53,7 +53,11 @@ def tiny_report(tmp_path_factory):
 
     os.environ["GMGAN_CACHE"] = str(tmp / "cache")  # the report finds the evaluation classifier there
     assert main(["report", str(runs[0]), "--tsne-n", "120"]) == 0
-    assert main(["report", *map(str, runs), "--out", str(tmp / "both.html"), "--tsne-n", "120"]) == 0
+    # the two runs as two "seeds" of one model: a grouped sweep, shown on the side-by-side page
+    assert main(["sweep", "--group", f"both={runs[0]},{runs[1]}", "--scales", "0.5,1.0", "--n", "100", "--pairs",
+                 "50", "--no-progress", "--out", str(tmp / "seeds"), *cache]) == 0
+    assert main(["report", *map(str, runs), "--out", str(tmp / "both.html"), "--tsne-n", "120",
+                 "--sweep", str(tmp / "seeds")]) == 0
     os.environ.pop("GMGAN_CACHE")
     return runs[0] / "report.html", tmp / "both.html"
 
@@ -113,6 +117,16 @@ def test_report_in_headless_chromium_has_no_broken_image_and_no_request(tiny_rep
     broken = int(re.search(r'data-broken-images="(\d+)"', body).group(1))
     assert images >= 8 and broken == 0
     assert not leaving, leaving
+
+
+def test_report_shows_a_grouped_sweep_with_its_spread(tiny_report, tmp_path):
+    _, both = tiny_report
+    page = _Page()
+    page.feed(both.read_text())
+    assert "sweep-seeds" in page.ids
+    text = both.read_text()
+    assert "mean ± standard error" in text and "<td>both</td>" in text and " ± " in text
+    assert main(["report", str(both.parent / "resp"), "--sweep", str(tmp_path)]) == 2  # not a sweep folder
 
 
 def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):

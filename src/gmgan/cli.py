@@ -493,7 +493,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from gmgan.report import write_report
 
-    path = write_report(args.runs, args.out, tsne_n=args.tsne_n)
+    path = write_report(args.runs, args.out, tsne_n=args.tsne_n, sweeps=args.sweep)
     print(f"written {path} (self-contained: open it in any browser, offline); figures as PNG in "
           f"{path.with_suffix('')}")
     return 0
@@ -585,13 +585,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.inception_weights = str(installed_weights())
 
     opts = _eval_options(args)
-    result = evaluate_run(args.run, opts, progress=not args.no_progress)
+    result = evaluate_run(args.run, opts, progress=not args.no_progress, path=args.json)
     p = result["protocol"]
     print(f"{args.run} (step {p['step']}), {p['generated']['n']} samples at scale {p['generated']['scale']:g}, "
           f"seed {p['generated']['seed']}; reference: {p['reference']['n']} {p['reference']['split']} images")
     print(format_table(result))
     setup = result.get("seconds_setup", 0.0)
-    print(f"\nwritten {Path(args.run) / evaluation_file(opts)} ({result['seconds'] + setup:.1f} s, of which "
+    written = Path(args.json) if args.json else Path(args.run) / evaluation_file(opts)
+    print(f"\nwritten {written} ({result['seconds'] + setup:.1f} s, of which "
           f"{setup:.1f} s loading data and the evaluation classifier)")
     return 0
 
@@ -750,6 +751,8 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-real", action="store_true", help="skip scoring real training images as a yardstick")
     p.add_argument("--prior", choices=["trained", "fitted"], default="trained", help="sample the run's own prior "
                    "(default) or the mixture of gmgan fit-prior (writes evaluation-fitted.json)")
+    p.add_argument("--json", metavar="FILE", help="write the evaluation here instead of RUN_DIR/evaluation*.json "
+                   "(e.g. one file per fitted mixture)")
 
 
 def _args_fit_prior(p: argparse.ArgumentParser) -> None:
@@ -858,6 +861,8 @@ def _args_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="HTML", help="default RUN_DIR/report.html (the first run's); the figures go "
                    "beside it, in a folder named after it (report/ for report.html)")
     p.add_argument("--tsne-n", type=int, default=1000, help="generated samples in the t-SNE (default 1000)")
+    p.add_argument("--sweep", action="append", metavar="DIR", help="add a gmgan sweep folder (its --out): the "
+                   "figure and a table of mean ± standard error per model and sigma; repeatable")
 
 
 def _args_sweep(p: argparse.ArgumentParser) -> None:

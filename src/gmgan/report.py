@@ -233,11 +233,43 @@ h3 { font-size: 1em; color: #555; }
 """
 
 
-def write_report(runs: list[str | Path], out: str | Path | None = None, tsne_n: int = 1000) -> Path:
-    """Write report.html for one run (default: RUN/report.html) or several (default: the first run's folder)."""
+def sweep_section(folder: Path) -> str:
+    """A ``gmgan sweep`` folder as a report section: its figure, and per model (``--group``) or run the mean ±
+    standard error of q, d, the Inception Score, FID and recall at the sweep's scales."""
+    if not (folder / "sweep.json").is_file():
+        raise GmganError(f"--sweep {folder} has no sweep.json. Give a folder gmgan sweep wrote (its --out).")
+    data = json.loads((folder / "sweep.json").read_text())
+    rows = data.get("summary") or []
+    keys = ("q", "d", "is", "fid", "recall", "class_accuracy")
+    if rows:
+        header = ["model", "sigma", "runs", *keys]
+
+        def fmt(r: dict, k: str) -> str:
+            m, se = r.get(f"{k}_mean"), r.get(f"{k}_se")
+            return "" if m is None else f"{m:.4g}" + ("" if se is None else f" ± {se:.2g}")
+
+        body = [[r["model"], r["scale"], r["runs"], *(fmt(r, k) for k in keys)] for r in rows]
+    else:
+        header = ["run", "sigma", *keys]
+        body = [[r["run"], r["scale"], *("" if r.get(k) is None else r[k] for k in keys)] for r in data["rows"]]
+    step = sorted({r.get("step") for r in data["rows"] if r.get("step") is not None})
+    note = (f"<p>{html.escape(str(folder))}: {data['protocol']['n']} samples per scale"
+            + (f", checkpoint step {', '.join(map(str, step))}" if step else "")
+            + ("; mean ± standard error over each model's runs" if rows else "") + "</p>")
+    png = folder / "sweep.png"
+    return (f'<section id="sweep-{html.escape(folder.name)}"><h2>sigma sweep (GM-GAN Fig. 7 and Fig. 2): '
+            f"{html.escape(folder.name)}</h2>{note}" + (_img(png, "sweep") if png.is_file() else "")
+            + _table(header, body) + "</section>")
+
+
+def write_report(runs: list[str | Path], out: str | Path | None = None, tsne_n: int = 1000,
+                 sweeps: list[str | Path] | None = None) -> Path:
+    """Write report.html for one run (default: RUN/report.html) or several (default: the first run's folder);
+    ``sweeps``: folders of ``gmgan sweep`` (e.g. several seeds per model) shown after the comparison table."""
     paths = [Path(r) for r in runs]
     if not paths:
         raise GmganError("gmgan report needs at least one RUN_DIR.")
+    sweep_html = [sweep_section(Path(f)) for f in sweeps or []]
     for run in paths:
         if not (run / "config.yaml").is_file():
             raise GmganError(f"{run} is not a gmgan run folder (no config.yaml). Give run folders, e.g. gmgan "
@@ -257,6 +289,7 @@ def write_report(runs: list[str | Path], out: str | Path | None = None, tsne_n: 
         keys = [k for k in MAIN_SCORES if any(k in f.scores() for f in figures)]
         rows = [[str(p), *[f.scores().get(k, "") for k in keys]] for p, f in zip(paths, figures, strict=True)]
         body.append('<section id="comparison"><h2>comparison</h2>' + _table(["run", *keys], rows) + "</section>")
+    body += sweep_html
     titles = {"config": "config", "curves": "training curves", "samples": "samples (one row per component)",
               "sigma": "sigma sweep (GM-GAN Fig. 6)", "quality-diversity": "quality vs diversity (GM-GAN Fig. 7)",
               "interpolation": "interpolation", "reconstruction": "reconstructions (original, reconstruction)",

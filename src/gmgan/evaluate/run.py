@@ -294,10 +294,16 @@ SWEEP_COLUMNS = ("q", "d_intra", "d_within_class", "d_inter", "d", "s", "fid", "
                  "is", "class_accuracy")
 
 
-def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> dict[str, Any]:
-    """Evaluate a run and write ``RUN/evaluation.json`` (atomically; an older one is replaced only then)."""
+def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True,
+                 path: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a run and write ``RUN/evaluation.json`` (see :func:`evaluation_file`), or ``path`` when given
+    (atomically; an older file is replaced only then)."""
+    if path is not None and Path(path).is_dir():
+        raise EvaluationError(f"--json {path} is a folder; give a file name, e.g. {Path(path) / 'evaluation.json'}.")
     result = Evaluator(run_dir, opts, progress).evaluate()
-    atomic_write_text(Path(run_dir) / evaluation_file(opts), json.dumps(result, indent=1))
+    target = Path(path) if path is not None else Path(run_dir) / evaluation_file(opts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, json.dumps(result, indent=1))
     return result
 
 

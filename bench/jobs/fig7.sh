@@ -1,0 +1,40 @@
+#!/bin/bash
+# Issue 17, GM-GAN Fig. 7 with seeds: GAN vs unsupervised GM-GAN, AC-GAN vs supervised GM-GAN, mnist preset
+# (the papers' settings: DCGAN nets, d = 100, K = 10, c = 0.1, sigma = 0.15 as a std, b_D 64, b_G 128, fp32),
+# 3 seeds each, every 1,000th checkpoint kept; then the convergence curves and the sweeps at a common step S.
+# The GAN seeds were started with --steps 10000, stopped (SIGTERM: a checkpoint of the step reached) when the
+# GM-GAN's FID curve showed it still falling at 10,000 steps, and resumed with --steps 27000 (bit-exact).
+#   bench/jobs/fig7.sh train-unsup | train-sup | curves | sweep S
+# The unsupervised GM-GAN seeds are issue 15's runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
+set -e
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+G=.venv/bin/gmgan
+M="--preset mnist --data-dir ../shared/data/mnist --set train.keep_checkpoints=50 \
+   --set train.checkpoint_every=1000 --no-progress"
+mkdir -p runs/i17
+case "$1" in
+train-unsup)
+  for s in 0 1 2; do
+    $G train $M --steps 27000 --method gan --out runs/i17/gan-s$s --set train.seed=$s > runs/i17/gan-s$s.log 2>&1 &
+  done; wait ;;
+train-sup)
+  for s in 0 1 2; do
+    $G train $M --steps 27000 --method acgan --out runs/i17/acgan-s$s --set train.seed=$s > runs/i17/acgan-s$s.log 2>&1 &
+    $G train $M --steps 27000 --supervised --out runs/i17/sup-s$s --set train.seed=$s > runs/i17/sup-s$s.log 2>&1 &
+  done; wait ;;
+curves)
+  .venv/bin/python bench/convergence_curve.py runs/i17/gan-s{0,1,2} runs/gm-std-s{0,1,2} --every 3000 --n 5000 \
+    --label "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" \
+    --label "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" --out docs/results/convergence-unsup --reuse ;;
+sweep)
+  S=${2:?common step}
+  $G sweep --step $S --n 2000 --no-progress --out docs/results/fig7-unsup \
+    --group "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" \
+    --group "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" > runs/i17/sweep-unsup.log 2>&1 &
+  $G sweep --step $S --n 2000 --no-progress --out docs/results/fig7-sup \
+    --group "AC-GAN=runs/i17/acgan-s0,runs/i17/acgan-s1,runs/i17/acgan-s2" \
+    --group "supervised GM-GAN=runs/i17/sup-s0,runs/i17/sup-s1,runs/i17/sup-s2" > runs/i17/sweep-sup.log 2>&1 &
+  wait ;;
+*) echo "usage: $0 train-unsup | train-sup | curves | sweep S" >&2; exit 2 ;;
+esac
