@@ -107,11 +107,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--results", default="docs/results")
     parser.add_argument("--grids", default=",".join(GRIDS), help="which grids (default both)")
+    parser.add_argument("--models", default=",".join(MODELS), help="which models (default all: "
+                        + ", ".join(MODELS) + ")")
     parser.add_argument("--tag", default="", help="suffix of the result files, e.g. -30k (toy-grid-30k.json)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     grids = [g for g in args.grids.split(",") if g]
-    jobs = [(g, m, s, args.steps, args.out) for g in grids for m in MODELS for s in seeds]
+    models = [m for m in args.models.split(",") if m]
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        parser.error(f"unknown --models {sorted(unknown)}; choose from {list(MODELS)}")
+    jobs = [(g, m, s, args.steps, args.out) for g in grids for m in models for s in seeds]
     with ProcessPoolExecutor(args.workers) as pool:
         rows = list(pool.map(train_one, *zip(*jobs, strict=True)))
     results = Path(args.results)
