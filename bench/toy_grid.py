@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -123,7 +124,7 @@ def main() -> None:
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     summary = {"command": "python bench/toy_grid.py " + " ".join(
-        f"--{k}={v}" for k, v in vars(args).items() if v not in (None, "") and k != "results"),
+        "--" + k + "=" + shlex.quote(str(v)) for k, v in vars(args).items() if v not in (None, "") and k != "results"),
         "samples_per_run": 10_000, "runs": rows, "table": summarise(rows), "reference": reference()}
     (results / f"toy-grid{args.tag}.json").write_text(json.dumps(summary, indent=1) + "\n")
     scatter(rows, results, args.tag)
