@@ -94,7 +94,7 @@ def main() -> None:
     shown = ("fid", "recall", "q", "mean_purity")
     fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], shown, strict=True):
-        for name, members in groups.items():
+        for i, (name, members) in enumerate(groups.items()):
             series = [[p for p in results[m] if metric in p] for m in members if m in results]
             n = min((len(s) for s in series), default=0)
             if not n:
@@ -103,8 +103,8 @@ def main() -> None:
             values = np.array([[p[metric] for p in s[:n]] for s in series])
             mean = values.mean(0)
             std = values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
-            ax.plot(epochs, mean, marker="o", ms=3, label=f"{name} ({len(values)} runs)")
-            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+            ax.plot(epochs, mean, marker="o", ms=3, color=f"C{i}", label=f"{name} ({len(values)} runs)")
+            ax.fill_between(epochs, mean - std, mean + std, color=f"C{i}", alpha=0.2)
         ax.set_xlabel("epochs")
         ax.set_ylabel(metric.replace("_", " "))
         ax.grid(alpha=0.3)
