@@ -1,7 +1,7 @@
 """Training step time by arithmetic precision, against a bare PyTorch loop of the same networks (issue:
 faster training). The MNIST preset (DCGAN width 64, b_D 64, b_G 128, d 100): the GAN and the static GM-GAN
 through gmgan's Trainer in fp32 and bf16 (``train.precision``), and a bare loop (the same G and D, Adam,
-the non-saturating loss, nothing else) in fp32, bf16 and, with ``--compile``, fp32 + torch.compile. All are
+the non-saturating loss, nothing else) in fp32, bf16 and, with ``--compile``, fp32 and bf16 + torch.compile. All are
 timed in interleaved rounds in one process, so machine noise hits them alike; reported as ratios to the
 bare fp32 loop (the floor). Writes docs/results/precision.json.
 
@@ -82,6 +82,7 @@ def main() -> None:
                                f"bare {lowp}": BareLoop(data, lowp, device)}
     if args.compile:
         runners["bare fp32 compiled"] = BareLoop(data, "fp32", device, compile_=True)
+        runners[f"bare {lowp} compiled"] = BareLoop(data, lowp, device, compile_=True)
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("gan", "gmgan"):
             for p in ("fp32", lowp):
