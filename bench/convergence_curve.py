@@ -18,12 +18,12 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gmgan import checkpoint as ckpt
 from gmgan.evaluate import metrics as M
 from gmgan.evaluate.run import EvalOptions, Evaluator
+from gmgan.viz import save_group_curves
 
 METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", "class_accuracy")
 
@@ -86,31 +86,7 @@ def main() -> None:
     command = "python bench/convergence_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "pairs": args.pairs,
                                                     "groups": groups, "runs": results}, indent=1) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = ("fid", "recall", "q", "mean_purity")
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], shown, strict=True):
-        for i, (name, members) in enumerate(groups.items()):
-            series = [[p for p in results[m] if metric in p] for m in members if m in results]
-            n = min((len(s) for s in series), default=0)
-            if not n:
-                continue
-            epochs = np.array([p["epochs"] for p in series[0][:n]])
-            values = np.array([[p[metric] for p in s[:n]] for s in series])
-            mean = values.mean(0)
-            std = values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
-            ax.plot(epochs, mean, marker="o", ms=3, color=f"C{i}", label=f"{name} ({len(values)} runs)")
-            ax.fill_between(epochs, mean - std, mean + std, color=f"C{i}", alpha=0.2)
-        ax.set_xlabel("epochs")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    save_group_curves(results, groups, ("fid", "recall", "q", "mean_purity"), out.with_suffix(".png"))
     print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 

@@ -19,7 +19,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gmgan import checkpoint as ckpt
@@ -27,6 +26,7 @@ from gmgan.evaluate import metrics as M
 from gmgan.evaluate.classifier import get_classifier
 from gmgan.nets import generate
 from gmgan.train import load_run_config, load_trained
+from gmgan.viz import save_group_curves
 
 
 def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
@@ -99,32 +99,8 @@ def main() -> None:
     command = "python bench/purity_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.with_suffix(".json").write_text(json.dumps({"command": command, "n_per_component": args.n_per_component,
                                                     "groups": groups, "runs": results}, indent=1) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     metrics = ["mean_purity"] + (["head_test_acc"] if args.head else [])
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        for name, members in groups.items():
-            series = [results[m] for m in members if m in results]
-            series = [[p for p in s if metric in p] for s in series]
-            n = min((len(s) for s in series), default=0)
-            if not n:
-                continue
-            epochs = np.array([p["epochs"] for p in series[0][:n]])
-            values = np.array([[p[metric] for p in s[:n]] for s in series])
-            mean, std = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
-            ax.plot(epochs, mean, marker="o", ms=3, label=f"{name} ({len(values)} seeds)")
-            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
-        ax.set_xlabel("epochs")
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"), dpi=120)
+    save_group_curves(results, groups, metrics, out.with_suffix(".png"), ylim=(0, 1))
     print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 

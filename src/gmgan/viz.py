@@ -155,6 +155,37 @@ def _band(ax, x, y, err, color: str, style: str, label: str) -> None:
         ax.fill_between(x, np.array(y) - e, np.array(y) + e, color=color, alpha=0.2, lw=0)
 
 
+def save_group_curves(results: dict[str, list[dict]], groups: dict[str, list[str]], metrics: Sequence[str],
+                      path: str | Path, ylim: tuple[float, float] | None = None) -> Path:
+    """Metrics along training, one panel per metric: for each group of runs (the seeds of one model) the mean
+    over its runs against epochs, with their sample standard deviation as a band.
+
+    ``results``: run -> points (dicts with ``epochs`` and the metrics); a group's curve stops at its shortest
+    run; groups without the metric are left out of that panel.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, (name, members) in enumerate(groups.items()):
+            series = [[p for p in results[m] if metric in p] for m in members if m in results]
+            n = min((len(s) for s in series), default=0)
+            if not n:
+                continue
+            epochs = np.array([p["epochs"] for p in series[0][:n]])
+            values = np.array([[p[metric] for p in s[:n]] for s in series])
+            mean = values.mean(0)
+            std = values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
+            ax.plot(epochs, mean, marker="o", ms=3, color=f"C{i}", label=f"{name} ({len(values)} runs)")
+            ax.fill_between(epochs, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+        ax.set_xlabel("epochs")
+        ax.set_ylabel(metric.replace("_", " "))
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path, dpi=120)
+
+
 def save_confusion(table: np.ndarray, path: str | Path, title: str = "", class_names: Sequence[str] | None = None,
                    order: Sequence[int] | None = None) -> Path:
     """Heat map of a (clusters, classes) count table, clusters reordered by ``order`` (e.g. their matched class)."""
