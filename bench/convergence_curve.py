@@ -34,7 +34,7 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
     ev: Evaluator | None = None
     points = []
     for path in kept:
-        step = int(path.name.split("-")[1])
+        step = ckpt.checkpoint_step(path)
         if step % every and path != kept[-1]:
             continue
         if step in done:

@@ -12,9 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from gmgan.checkpoint import atomic_write_text
-from gmgan.evaluate.run import SWEEP_COLUMNS, _write_csv, summarise_sweep
-from gmgan.viz import save_quality_diversity
+from gmgan.evaluate.run import write_sweep
 
 
 def main() -> None:
@@ -34,14 +32,7 @@ def main() -> None:
     protocol = {**parts[0]["protocol"], "runs": [r for p in parts for r in p["protocol"]["runs"]],
                 "groups": {k: v for p in parts for k, v in p["protocol"].get("groups", {}).items()},
                 "merged_from": [str(f) for f in args.folders]}
-    summary = summarise_sweep(rows) if protocol["groups"] else []
-    args.out.mkdir(parents=True, exist_ok=True)
-    _write_csv(args.out / "sweep.csv", rows, ["model", "run", "step", "scale", *SWEEP_COLUMNS])
-    if summary:
-        _write_csv(args.out / "sweep-summary.csv", summary, list(dict.fromkeys(k for r in summary for k in r)))
-    save_quality_diversity(rows, args.out / "sweep.png", summary=summary or None)
-    atomic_write_text(args.out / "sweep.json", json.dumps({"protocol": protocol, "rows": rows,
-                                                            "summary": summary}, indent=1))
+    write_sweep(rows, protocol, args.out)
     print(f"written {args.out}/sweep.json, sweep.csv, sweep.png")
 
 

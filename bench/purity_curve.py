@@ -41,7 +41,7 @@ def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
     done = {int(p["step"]): p for p in known or []}
     points = []
     for path in ckpt.list_checkpoints(run):
-        step = int(path.name.split("-")[1])
+        step = ckpt.checkpoint_step(path)
         if step % every and path != ckpt.list_checkpoints(run)[-1]:
             continue  # --every: a coarser curve (the last checkpoint is always scored)
         if step in done and (not head or "head_test_acc" in done[step]):

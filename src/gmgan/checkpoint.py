@@ -172,13 +172,17 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def checkpoint_step(path: str | Path) -> int:
+    """The step of a checkpoint folder, from its name (step-00001000 -> 1000)."""
+    return int(Path(path).name.split("-")[1])
+
+
 def checkpoint_at(run_dir: str | Path, step: int) -> Path:
     """The kept checkpoint folder of ``step``, or a CheckpointError naming the steps that were kept."""
-    for path in list_checkpoints(run_dir):
-        if int(path.name.split("-")[1]) == step:
-            return path
-    kept = [int(p.name.split("-")[1]) for p in list_checkpoints(run_dir)]
-    shown = ", ".join(map(str, kept[:12])) + (", ..." if len(kept) > 12 else "")
+    kept = {checkpoint_step(p): p for p in list_checkpoints(run_dir)}
+    if step in kept:
+        return kept[step]
+    shown = ", ".join(map(str, list(kept)[:12])) + (", ..." if len(kept) > 12 else "")
     raise CheckpointError(
         f"{run_dir} kept no checkpoint of step {step}; kept steps: {shown or 'none'}. Pick one of those "
         "(train with --set train.keep_checkpoints=N to keep more).")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,15 +87,12 @@ class Evaluator:
 
     def __init__(self, run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> None:
         from gmgan.checkpoint import checkpoint_at
-        from gmgan.train import load_trained
 
         started = time.perf_counter()
         self.run_dir = Path(run_dir)
         self.opts = opts or EvalOptions()
         self.progress = progress
-        at = checkpoint_at(run_dir, self.opts.step) if self.opts.step is not None else None
-        self.cfg, self.method, self.step = load_trained(run_dir, self.opts.device, checkpoint=at)
-        self._load_trained = load_trained
+        self._load(checkpoint_at(run_dir, self.opts.step) if self.opts.step is not None else None)
         self.fitted_summary: dict[str, Any] | None = None
         if self.opts.prior == "fitted":
             from gmgan.latent import load_fitted_prior
@@ -138,11 +136,17 @@ class Evaluator:
             self._inception_ref: Tensor | None = None
         self.setup_seconds = time.perf_counter() - started  # data, and the classifier when it had to be trained
 
+    def _load(self, checkpoint: str | Path | None) -> None:
+        """The run's config, method and step from one checkpoint folder (None: the latest)."""
+        from gmgan.train import load_trained
+
+        self.cfg, self.method, self.step = load_trained(self.run_dir, self.opts.device, checkpoint=checkpoint)
+
     def use_checkpoint(self, path: str | Path) -> int:
         """Score another of the run's checkpoints from now on (data and classifier stay loaded); its step."""
         if self.opts.prior == "fitted":
             raise EvaluationError("A fitted mixture belongs to one step; switch checkpoints with the trained prior.")
-        self.cfg, self.method, self.step = self._load_trained(self.run_dir, self.opts.device, checkpoint=path)
+        self._load(path)
         return self.step
 
     # ------------------------------------------------------------------------------------------------------
@@ -349,28 +353,32 @@ def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: Eva
     draws each group's mean with a band of one standard error, and ``sweep-summary.csv`` holds mean, sample
     std and standard error per group and scale.
     """
-    from gmgan.viz import save_quality_diversity
-
     groups = dict(groups or {})
     rows: list[dict[str, Any]] = []
     for label, members in [*((str(Path(r).name), [r]) for r in runs), *groups.items()]:
         for run in members:
             rows += [{"model": label, **row} for row in Evaluator(run, opts, progress).sweep(scales, n)]
-    summary = summarise_sweep(rows) if groups else []
+    protocol = {"runs": [str(r) for r in runs], "groups": {k: [str(r) for r in v] for k, v in groups.items()},
+                "scales": scales, "n": n,
+                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"}}
+    return write_sweep(rows, protocol, out)
+
+
+def write_sweep(rows: list[dict[str, Any]], protocol: dict[str, Any], out: Path) -> dict[str, Path]:
+    """Write a sweep's rows to ``out``: sweep.csv, sweep.json and sweep.png, and with groups in the protocol
+    sweep-summary.csv (the plot then draws each group's mean and standard error). Returns the paths written."""
+    from gmgan.viz import save_quality_diversity
+
+    summary = summarise_sweep(rows) if protocol.get("groups") else []
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "sweep.csv"
-    _write_csv(csv_path, rows, ["model", "run", "step", "scale", *SWEEP_COLUMNS])
-    paths = {"csv": csv_path}
+    paths = {"csv": out / "sweep.csv"}
+    _write_csv(paths["csv"], rows, ["model", "run", "step", "scale", *SWEEP_COLUMNS])
     if summary:
         paths["summary"] = out / "sweep-summary.csv"
         _write_csv(paths["summary"], summary, list(dict.fromkeys(k for r in summary for k in r)))
     paths["png"] = save_quality_diversity(rows, out / "sweep.png", summary=summary or None)
-    protocol = {"runs": [str(r) for r in runs], "groups": {k: [str(r) for r in v] for k, v in groups.items()},
-                "scales": scales, "n": n,
-                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"}}
-    atomic_write_text(out / "sweep.json", json.dumps({"protocol": protocol, "rows": rows, "summary": summary},
-                                                      indent=1))
     paths["json"] = out / "sweep.json"
+    atomic_write_text(paths["json"], json.dumps({"protocol": protocol, "rows": rows, "summary": summary}, indent=1))
     return paths
 
 
@@ -393,9 +401,8 @@ def summarise_sweep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 values = [float(r[key]) for r in mine if r.get(key) is not None]
                 if not values:
                     continue
-                mean = sum(values) / len(values)
-                std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
-                row[f"{key}_mean"], row[f"{key}_std"] = mean, std
+                std = statistics.stdev(values) if len(values) > 1 else None
+                row[f"{key}_mean"], row[f"{key}_std"] = statistics.fmean(values), std
                 row[f"{key}_se"] = std / math.sqrt(len(values)) if std is not None else None
             out.append(row)
     return out
