@@ -40,6 +40,19 @@ def test_impossible_values_are_refused_by_name(update, fragment):
         make_config("digits", update)
 
 
+def test_wgan_gp_brings_its_optimiser_settings_unless_the_user_sets_them():
+    t = make_config("toy-grid5", {"train": {"loss": "wgan-gp"}}).train  # the preset's lr 5e-4 is for ns
+    assert (t.n_critic, t.lr, t.beta1, t.beta2) == (5, 1e-4, 0.5, 0.9)
+    t = make_config("mnist", {"train": {"loss": "wgan-gp"}}, {"train": {"n_critic": 2, "lr": 3e-4}}).train
+    assert (t.n_critic, t.lr, t.beta2) == (2, 3e-4, 0.9)
+    t = make_config("mnist", {"train": {"loss": "wgan-gp"}}, {"train": {"loss": "ns"}}).train  # the last loss wins
+    assert (t.n_critic, t.lr, t.beta2) == (1, 2e-4, 0.999)
+    # a saved run's config is an update: resuming an old WGAN-GP run keeps the settings it trained with
+    saved = make_config("mnist", {"train": {"loss": "wgan-gp", "n_critic": 1, "beta2": 0.999}}).to_dict()
+    t = make_config(None, saved).train
+    assert (t.n_critic, t.beta2) == (1, 0.999)
+
+
 def test_set_assignments_are_parsed_as_yaml():
     assert parse_assignment("train.lr=1e-4") == {"train": {"lr": 1e-4}}
     assert parse_assignment("prior.learnable=true") == {"prior": {"learnable": True}}
