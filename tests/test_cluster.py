@@ -10,6 +10,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from torch import nn
 
 from gmgan import cluster as cl
+from gmgan.checkpoint import checkpoint_step, latest_checkpoint
 from gmgan.cli import main
 from gmgan.losses import align_outputs
 from gmgan.methods import ResponsibilityGMGAN, UnsupervisedGAN
@@ -145,6 +146,12 @@ def test_cluster_cli_on_digits(tmp_path):
     assert (tmp_path / "resp-s1" / "config.yaml").is_file()
     seeds = json.loads((tmp_path / "seeds" / "cluster.json").read_text())
     assert set(seeds["summary"]["test"]["acc"]["per_seed"]) == {"0", "1"}
+    # RUN stopped before its configured length: another seed trains as long as RUN did, not to the config's
+    assert main(["train", "--out", str(run), "--resume", "--steps", "9", "--no-progress"]) == 0
+    (run / "config.yaml").write_text((run / "config.yaml").read_text().replace("steps: 9", "steps: 50"))
+    assert main(["cluster", str(run), "--method", "responsibility", "--seeds", "2", "--splits", "test",
+                 "--out", str(tmp_path / "seed2")]) == 0
+    assert checkpoint_step(latest_checkpoint(tmp_path / "resp-s2")) == 9
     # baselines need no run
     assert main(["cluster", "--dataset", "digits", "--method", "pca-kmeans", "--out", str(tmp_path / "km")]) == 0
     km = json.loads((tmp_path / "km" / "cluster.json").read_text())

@@ -831,7 +831,7 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--splits", default="train,test", help="splits to assign and score (default train,test)")
     p.add_argument("--K", type=int, help="clusters (default: the model's K, or the number of classes)")
     p.add_argument("--seeds", help="e.g. 0,1,2: one clustering per seed (a model route trains RUN-s<seed> when "
-                   "missing), reported as mean +- std and best")
+                   "missing, as many steps as RUN has trained), reported as mean +- std and best")
     p.add_argument("--seed", type=int, default=0, help="the seed when --seeds is not given (default 0)")
     p.add_argument("--fit-images", type=int, default=20_000, help="training images the mixture and the baselines "
                    "are fitted on, drawn at random (default 20000; 0 = all)")

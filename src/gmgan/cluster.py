@@ -407,7 +407,7 @@ def ensure_trained(cfg: Any, run_dir: Any, progress: bool = True) -> tuple[Any, 
     """
     from pathlib import Path
 
-    from gmgan.checkpoint import latest_checkpoint
+    from gmgan.checkpoint import checkpoint_step, latest_checkpoint
     from gmgan.config import diff_configs
     from gmgan.train import RESUMABLE_CHANGES, Trainer, load_run_config
 
@@ -423,7 +423,7 @@ def ensure_trained(cfg: Any, run_dir: Any, progress: bool = True) -> tuple[Any, 
         raise ConfigError(f"{run_dir} holds a run with other settings than this clustering asks for: "
                           f"{'; '.join(diffs)}. Move it away, or choose another --out.")
     latest = latest_checkpoint(run_dir)
-    done = int(latest.name.split("-")[-1]) if latest is not None else 0
+    done = checkpoint_step(latest) if latest is not None else 0
     if done >= cfg.train.steps:
         return run_dir, "found"
     cfg.data.data_dir = cfg.data.data_dir or saved.data.data_dir
@@ -463,16 +463,30 @@ def seed_runs(opts: ClusterOptions, dataset: str, out: Any) -> list[tuple[int, A
 
 def seed_run(run_dir: Any, seed: int, progress: bool = False) -> tuple[Any, str]:
     """The run of ``run_dir``'s config trained with ``seed`` and what happened (found, trained or resumed):
-    RUN itself, else RUN-s<seed>, trained if missing, resumed if interrupted (:func:`ensure_trained`)."""
+    RUN itself, else RUN-s<seed>, trained if missing, resumed if interrupted (:func:`ensure_trained`).
+
+    The other seeds are trained as long as RUN was (its latest checkpoint), not to the length in its config:
+    a run stopped early is compared with seeds of its own length. A seed run already longer is used as it is,
+    and said so.
+    """
     from pathlib import Path
 
+    from gmgan.checkpoint import checkpoint_step, latest_checkpoint
     from gmgan.train import load_run_config
 
     cfg = load_run_config(run_dir)
     if cfg.train.seed == seed:
         return Path(run_dir), "found"
+    latest = latest_checkpoint(run_dir)
+    if latest is not None:
+        cfg.train.steps = checkpoint_step(latest)
     cfg.train.seed = seed
-    return ensure_trained(cfg, Path(f"{run_dir}-s{seed}"), progress)
+    out, status = ensure_trained(cfg, Path(f"{run_dir}-s{seed}"), progress)
+    other = latest_checkpoint(out)
+    if other is not None and checkpoint_step(other) != cfg.train.steps:
+        print(f"note: {out} has trained {checkpoint_step(other)} steps and {run_dir} {cfg.train.steps}; "
+              "the seeds are compared at different lengths.", flush=True)
+    return out, status
 
 
 def fit_route(opts: ClusterOptions, method: Any, x_fit: Tensor, n_classes: int | None, seed: int) -> Clustering:
