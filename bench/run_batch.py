@@ -12,6 +12,9 @@ Usage:
         --steps 5000 --device cuda --parallel 8
     python bench/run_batch.py JOBS --only mnist-gan,mnist-resp ...   # a subset
 
+Run again, the same command continues: a run folder that exists is resumed from its latest checkpoint (to
+--steps), so a batch cut off by a session's end or --train-timeout loses at most one checkpoint interval.
+
 Writes OUT/batch.json: per run the train and evaluate wall times, the step count, and the evaluation's main
 scores; every run folder keeps its own logs (OUT/NAME.train.log, ...).
 """
@@ -117,7 +120,8 @@ def main() -> int:
         run_dir = args.out / name
         rec: dict = {"name": name, "train_args": shlex.join(train)}
         if not args.skip_train:
-            rc, secs = run([*GMGAN, "train", *train, *common, "--out", str(run_dir)],
+            again = ["--resume"] if (run_dir / "config.yaml").is_file() else []  # a batch stopped part-way
+            rc, secs = run([*GMGAN, "train", *train, *common, "--out", str(run_dir), *again],
                            args.out / f"{name}.train.log", env, args.train_timeout)
             rec.update(train_rc=rc, train_seconds=secs)
             if rc and rc != 124:

@@ -4,7 +4,8 @@
 # 3 seeds each, every 1,000th checkpoint kept; then the convergence curves and the sweeps at a common step S.
 # The GAN seeds were started with --steps 10000, stopped (SIGTERM: a checkpoint of the step reached) when the
 # GM-GAN's FID curve showed it still falling at 10,000 steps, and resumed with --steps 27000 (bit-exact).
-#   bench/jobs/fig7.sh train-unsup | train-sup | curves | sweep S      (ran: sweep 27000)
+#   bench/jobs/fig7.sh train-unsup | train-sup | curves | curves-sup | sweep[-unsup|-sup] S
+#   (ran: sweep-unsup 27000, as "sweep 27000" before the panels were split)
 # The unsupervised GM-GAN seeds are issue 15's runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
 set -e
 cd "$(dirname "$0")/../.."
@@ -27,19 +28,26 @@ curves)
   .venv/bin/python bench/convergence_curve.py runs/i17/gan-s{0,1,2} runs/gm-std-s{0,1,2} --every 3000 --n 5000 \
     --label "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" \
     --label "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" --out docs/results/convergence-unsup --reuse ;;
-sweep)
+curves-sup)
+  .venv/bin/python bench/convergence_curve.py runs/i17/acgan-s{0,1,2} runs/i17/sup-s{0,1,2} --every 3000 --n 5000 \
+    --label "AC-GAN=runs/i17/acgan-s0,runs/i17/acgan-s1,runs/i17/acgan-s2" \
+    --label "supervised GM-GAN=runs/i17/sup-s0,runs/i17/sup-s1,runs/i17/sup-s2" \
+    --out docs/results/convergence-sup --reuse ;;
+sweep|sweep-unsup|sweep-sup)
   S=${2:?common step}
   # one process per model (the cores are shared), merged into one figure
   sw() { out=$1; shift; $G sweep --step $S --n 2000 --no-progress --out $out --group "$@" > $out.log 2>&1; }
-  sw runs/i17/sweep-gan "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" &
-  sw runs/i17/sweep-gm "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" &
-  wait
-  .venv/bin/python bench/merge_sweeps.py runs/i17/sweep-gan runs/i17/sweep-gm --out docs/results/fig7-unsup
-  if [ -d runs/i17/sup-s2 ]; then
+  if [ "$1" != sweep-sup ]; then
+    sw runs/i17/sweep-gan "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" &
+    sw runs/i17/sweep-gm "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" &
+    wait
+    .venv/bin/python bench/merge_sweeps.py runs/i17/sweep-gan runs/i17/sweep-gm --out docs/results/fig7-unsup
+  fi
+  if [ "$1" != sweep-unsup ]; then
     sw runs/i17/sweep-acgan "AC-GAN=runs/i17/acgan-s0,runs/i17/acgan-s1,runs/i17/acgan-s2" &
     sw runs/i17/sweep-sup "supervised GM-GAN=runs/i17/sup-s0,runs/i17/sup-s1,runs/i17/sup-s2" &
     wait
     .venv/bin/python bench/merge_sweeps.py runs/i17/sweep-acgan runs/i17/sweep-sup --out docs/results/fig7-sup
   fi ;;
-*) echo "usage: $0 train-unsup | train-sup | curves | sweep S" >&2; exit 2 ;;
+*) echo "usage: $0 train-unsup | train-sup | curves | curves-sup | sweep[-unsup|-sup] S" >&2; exit 2 ;;
 esac
