@@ -3,7 +3,8 @@
     python bench/convergence_curve.py runs/gan-s0 runs/gan-s1 --every 2000 --n 5000 \
         --label "GAN=runs/gan-s0,runs/gan-s1" --out docs/results/convergence-mnist
 
-For every kept checkpoint whose step is a multiple of ``--every`` (and the last): ``n`` samples at scale 1
+For every kept checkpoint whose step is a multiple of ``--every`` (and the last, once the run has finished; a
+run still training can be scored so far and again later with ``--reuse``): ``n`` samples at scale 1
 (fixed latents per run, seed 0), scored the way ``gmgan sweep`` scores one scale (FID, precision, recall,
 coverage and q in the evaluation classifier's features, d_intra / d, the Inception Score, class accuracy for
 class-conditional runs, component purity for mixtures). Writes OUT.json (every point, the command) and OUT.png
@@ -23,6 +24,7 @@ import torch
 from gmgan import checkpoint as ckpt
 from gmgan.evaluate import metrics as M
 from gmgan.evaluate.run import EvalOptions, Evaluator
+from gmgan.train import load_run_config
 from gmgan.viz import save_group_curves
 
 METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", "class_accuracy")
@@ -31,11 +33,12 @@ METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", 
 def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None) -> list[dict]:
     done = {int(p["step"]): p for p in known or []}
     kept = ckpt.list_checkpoints(run)
+    finished = bool(kept) and ckpt.checkpoint_step(kept[-1]) >= load_run_config(run).train.steps
     ev: Evaluator | None = None
     points = []
     for path in kept:
         step = ckpt.checkpoint_step(path)
-        if step % every and path != kept[-1]:
+        if step % every and not (finished and path == kept[-1]):
             continue
         if step in done:
             points.append(done[step])
@@ -65,7 +68,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="generated samples per checkpoint (default 5000)")
     parser.add_argument("--pairs", type=int, default=10_000, help="MS-SSIM pairs for d_intra (default 10000)")
     parser.add_argument("--every", type=int, default=1000, help="score checkpoints whose step is a multiple of "
-                        "this, and the last (default 1000)")
+                        "this, and the last of a finished run (default 1000)")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="docs/results/convergence")
     parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has")
