@@ -143,3 +143,22 @@ def test_component_purity():
 def test_diversity_and_combined_are_geometric_means():
     assert M.diversity(0.64, 0.25) == pytest.approx(0.4)
     assert M.combined_score(0.9, 0.4) == pytest.approx(0.6)
+
+
+def test_class_accuracy_ceiling_is_the_bayes_accuracy_of_the_prior():
+    from scipy.stats import norm
+
+    from gmgan.priors import ConditionalNormal, GaussianMixture
+
+    prior = GaussianMixture(K=2, d=1, c=1.0, sigma=1.0)
+    with torch.no_grad():
+        prior.mu.copy_(torch.tensor([[-1.0], [1.0]]))
+    one_each = torch.eye(2, dtype=torch.bool)
+    # two unit Gaussians 2 apart: the best rule errs when z crosses the midpoint, Phi(-1) of the time
+    assert M.class_accuracy_ceiling(prior, one_each, n=200_000) == pytest.approx(norm.cdf(1.0), abs=0.005)
+    # scale multiplies the covariance: a quarter of it halves the std
+    assert M.class_accuracy_ceiling(prior, one_each, 0.25, n=200_000) == pytest.approx(norm.cdf(2.0), abs=0.005)
+    # components that ask for the same class cannot be confused at a cost
+    assert M.class_accuracy_ceiling(prior, torch.ones(2, 1, dtype=torch.bool)) == 1.0
+    # AC-GAN's class code is exact
+    assert M.class_accuracy_ceiling(ConditionalNormal(4, 3), torch.eye(3, dtype=torch.bool)) == 1.0

@@ -307,4 +307,5 @@ def test_evaluation_of_a_conditional_run_reports_requested_class_accuracy(tmp_pa
     ca = result["generated"]["class_accuracy"]
     assert 0 <= ca["accuracy"] <= 1 and len(ca["per_component"]) == 10
     assert result["protocol"]["prior_component_accuracy"] == 1.0  # the one-hot code names the class exactly
+    assert result["generated"]["class_accuracy_ceiling"] == 1.0
     assert result["protocol"]["K"] == 10

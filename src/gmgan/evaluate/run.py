@@ -161,8 +161,10 @@ class Evaluator:
         assert self.inception is not None
         return torch.cat([self.inception(c.to(self.opts.device)).cpu() for c in x.split(50)])
 
-    def score(self, x: Tensor, components: Tensor | None, full: bool = True, seed: int = 0) -> dict[str, Any]:
-        """All metrics of the samples x (and of their mixture components, when given)."""
+    def score(self, x: Tensor, components: Tensor | None, full: bool = True, seed: int = 0,
+              scale: float = 1.0) -> dict[str, Any]:
+        """All metrics of the samples x (and of their mixture components, when given; ``scale``: the covariance
+        scale they were drawn at, for the class-accuracy ceiling)."""
         o = self.opts
         feats, probs = self.classifier.extract(x)
         classes = probs.argmax(dim=1)
@@ -187,7 +189,9 @@ class Evaluator:
             out["is"], out["is_std"] = is_["mean"], is_["std"]
             if components is not None and self.method.mapping is not None:
                 # a class-conditional run: does it make what is asked?
-                out["class_accuracy"] = M.requested_class_accuracy(components, classes, self.method.mapping.table)
+                table = self.method.mapping.table
+                out["class_accuracy"] = M.requested_class_accuracy(components, classes, table)
+                out["class_accuracy_ceiling"] = M.class_accuracy_ceiling(self.method.prior, table, scale, seed=seed)
         if not full:
             return out
         kid = M.kid(self.ref_features, feats, o.kid_subsets, o.kid_subset_size, seed=seed)
@@ -211,14 +215,14 @@ class Evaluator:
 
     @torch.no_grad()
     def prior_component_accuracy(self, n: int = 10_000) -> float | None:
-        """How often the most responsible component of z ~ prior is the one z was drawn from: the ceiling on
-        any accuracy that depends on G telling components apart (1.0 for well-separated components)."""
+        """How often the most responsible component of z ~ prior (at the evaluated scale) is the one z was drawn
+        from: the ceiling on any accuracy that depends on G telling components apart (1.0 for well-separated
+        components; :func:`metrics.class_accuracy_ceiling` with one class per component)."""
         prior = self.method.prior
         if prior.K == 1:
             return None
-        g = torch.Generator(device=prior.device).manual_seed(self.opts.seed)
-        z, k = prior.sample(n, generator=g)
-        return float((prior.responsibilities(z).argmax(1) == k).double().mean())
+        one_each = torch.eye(prior.K, dtype=torch.bool)
+        return M.class_accuracy_ceiling(prior, one_each, self.opts.scale, n=n, seed=self.opts.seed)
 
     def protocol(self) -> dict[str, Any]:
         o = self.opts
@@ -259,7 +263,7 @@ class Evaluator:
         o = self.opts
         start = time.perf_counter()
         x, k = self.samples(o.n, o.scale, o.seed)
-        result: dict[str, Any] = {"protocol": self.protocol(), "generated": self.score(x, k, seed=o.seed)}
+        result: dict[str, Any] = {"protocol": self.protocol(), "generated": self.score(x, k, seed=o.seed, scale=o.scale)}
         if o.real_baseline:
             g = torch.Generator().manual_seed(o.seed)
             idx = torch.randperm(len(self.train), generator=g)[: o.n]
@@ -283,7 +287,7 @@ class Evaluator:
         rows = []
         for s in scales:
             x, k = self.samples(n, s, self.opts.seed)
-            m = self.score(x, k, full=False, seed=self.opts.seed)
+            m = self.score(x, k, full=False, seed=self.opts.seed, scale=s)
             ca = m.get("class_accuracy")
             m["class_accuracy"] = ca["accuracy"] if ca else None
             rows.append({"run": str(self.run_dir), "step": self.step, "scale": s,
@@ -295,7 +299,7 @@ class Evaluator:
 
 
 SWEEP_COLUMNS = ("q", "d_intra", "d_within_class", "d_inter", "d", "s", "fid", "precision", "recall", "coverage",
-                 "is", "class_accuracy")
+                 "is", "class_accuracy", "class_accuracy_ceiling")
 
 
 def evaluate_run(run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True,
@@ -443,6 +447,8 @@ def format_table(result: dict[str, Any]) -> str:
         ca = gen["class_accuracy"]
         per = " ".join("-" if a is None else f"{a:.2f}" for a in ca["per_component"])
         lines.append(f"{'requested class accuracy ' + format(ca['accuracy'], '.4f'):38s} {per}")
+        if "class_accuracy_ceiling" in gen:
+            lines.append(f"{'  ceiling from the prior (Bayes rule)':38s} {gen['class_accuracy_ceiling']:12.4f}")
     if "component_purity" in gen:
         cp = gen["component_purity"]
         purities = " ".join("-" if p is None else f"{p:.2f}" for p in cp["purity"])
