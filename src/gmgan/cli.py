@@ -123,8 +123,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", metavar="LIST", help="train on these classes only, e.g. 3,5,8")
     p.add_argument("--imbalance", metavar="SPEC", help="class counts of the training set, e.g. "
                    "dominant=1,others=1000 (one class whole, 1,000 of each other)")
-    p.add_argument("--loss", choices=["ns", "wgan-gp"], help="non-saturating (default) or WGAN-GP (which brings n_critic 5, lr 1e-4, "
-                   "betas 0.5/0.9 unless you set them)")
+    p.add_argument("--loss", choices=["ns", "wgan-gp"], help="non-saturating (default) or WGAN-GP (which "
+                   "brings n_critic 5, lr 1e-4, betas 0.5/0.9 unless you set them)")
     p.add_argument("--K", type=int, help="mixture components")
     p.add_argument("--latent-dim", type=int, help="latent dimension d")
     p.add_argument("--sigma", type=float, help="initial spread of each component: its standard deviation "

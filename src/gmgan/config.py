@@ -203,7 +203,6 @@ PRESETS["mnist-cluster"] = {**PRESETS["mnist"], "info": {"weight": 1.0}}
 # Optimiser settings that come with a loss, applied after the preset and before the user's own settings:
 # WGAN-GP's critic needs several updates per generator update and a short Adam memory (Gulrajani et al. 2017,
 # their MNIST code: 5 critic steps, lr 1e-4, betas 0.5 / 0.9; every WGAN-GP run in docs/RESULTS.md used these).
-# With the non-saturating loss's n_critic 1 and beta2 0.999 the critic lags and training drifts.
 LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "wgan-gp": {"train": {"n_critic": 5, "lr": 1e-4, "beta1": 0.5, "beta2": 0.9}},
 }

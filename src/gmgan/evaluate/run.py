@@ -263,7 +263,8 @@ class Evaluator:
         o = self.opts
         start = time.perf_counter()
         x, k = self.samples(o.n, o.scale, o.seed)
-        result: dict[str, Any] = {"protocol": self.protocol(), "generated": self.score(x, k, seed=o.seed, scale=o.scale)}
+        generated = self.score(x, k, seed=o.seed, scale=o.scale)
+        result: dict[str, Any] = {"protocol": self.protocol(), "generated": generated}
         if o.real_baseline:
             g = torch.Generator().manual_seed(o.seed)
             idx = torch.randperm(len(self.train), generator=g)[: o.n]
