@@ -24,15 +24,16 @@ train-sup)
     $G train $M --steps 27000 --method acgan --out runs/i17/acgan-s$s --set train.seed=$s > runs/i17/acgan-s$s.log 2>&1 &
     $G train $M --steps 27000 --supervised --out runs/i17/sup-s$s --set train.seed=$s > runs/i17/sup-s$s.log 2>&1 &
   done; wait ;;
-curves)
-  .venv/bin/python bench/convergence_curve.py runs/i17/gan-s{0,1,2} runs/gm-std-s{0,1,2} --every 3000 --n 5000 \
-    --label "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" \
-    --label "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" --out docs/results/convergence-unsup --reuse ;;
-curves-sup)
-  .venv/bin/python bench/convergence_curve.py runs/i17/acgan-s{0,1,2} runs/i17/sup-s{0,1,2} --every 3000 --n 5000 \
-    --label "AC-GAN=runs/i17/acgan-s0,runs/i17/acgan-s1,runs/i17/acgan-s2" \
-    --label "supervised GM-GAN=runs/i17/sup-s0,runs/i17/sup-s1,runs/i17/sup-s2" \
-    --out docs/results/convergence-sup --reuse ;;
+curves|curves-sup)
+  # the three seeds of two models, every 3,000 steps; --reuse keeps the points already scored
+  cv() { out=$1 a=$2 b=$3; A=$4 B=$5
+    .venv/bin/python bench/convergence_curve.py ${A}{0,1,2} ${B}{0,1,2} --every 3000 --n 5000 \
+      --label "$a=${A}0,${A}1,${A}2" --label "$b=${B}0,${B}1,${B}2" --out $out --reuse; }
+  if [ "$1" = curves ]; then
+    cv docs/results/convergence-unsup GAN GM-GAN runs/i17/gan-s runs/gm-std-s
+  else
+    cv docs/results/convergence-sup AC-GAN "supervised GM-GAN" runs/i17/acgan-s runs/i17/sup-s
+  fi ;;
 sweep|sweep-unsup|sweep-sup)
   S=${2:?common step}
   # one process per model (the cores are shared), merged into one figure
