@@ -30,7 +30,8 @@ from gmgan.viz import save_group_curves
 METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", "class_accuracy")
 
 
-def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None) -> list[dict]:
+def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None,
+          extractors: dict[str, dict] | None = None) -> list[dict]:
     done = {int(p["step"]): p for p in known or []}
     kept = ckpt.list_checkpoints(run)
     finished = bool(kept) and ckpt.checkpoint_step(kept[-1]) >= load_run_config(run).train.steps
@@ -45,6 +46,8 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
             continue
         if ev is None:
             ev = Evaluator(run, EvalOptions(**{**opts.__dict__, "step": step}), progress=False)
+            if extractors is not None:  # the classifier the points are measured in (its weights' hash)
+                extractors.setdefault(ev.classifier.protocol().get("weights_sha256", "toy"), ev.classifier.protocol())
         else:
             ev.use_checkpoint(path)
         x, k = ev.samples(opts.n, 1.0, opts.seed)
@@ -76,11 +79,13 @@ def main() -> None:
     opts = EvalOptions(n=args.n, pairs=args.pairs, real_baseline=False, data_dir=args.data_dir)
     out = Path(args.out)
     known: dict[str, list[dict]] = {}
+    extractors: dict[str, dict] = {}
     if args.reuse and out.with_suffix(".json").is_file():
         old = json.loads(out.with_suffix(".json").read_text())
         if old.get("n") == args.n:
             known = old["runs"]
-    results = {str(run): curve(run, opts, args.every, known.get(str(run))) for run in args.runs}
+            extractors = {e.get("weights_sha256", "toy"): e for e in old.get("extractors", [])}
+    results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors) for run in args.runs}
     groups: dict[str, list[str]] = {}
     for spec in args.label or [f"{run.name}={run}" for run in args.runs]:
         name, _, members = spec.partition("=")
@@ -88,7 +93,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/convergence_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "pairs": args.pairs,
-                                                    "groups": groups, "runs": results}, indent=1) + "\n")
+                                                    "groups": groups, "runs": results,
+                                                    "extractors": list(extractors.values())}, indent=1) + "\n")
     save_group_curves(results, groups, ("fid", "recall", "q", "mean_purity"), out.with_suffix(".png"))
     print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 

@@ -77,6 +77,36 @@ def test_classifier_is_cached_per_dataset(cache, monkeypatch):
         C.get_classifier(train, test)
 
 
+def test_a_shipped_reference_classifier_is_used_instead_of_training(cache, tmp_path, monkeypatch):
+    """Scores are comparable across machines only in one ruler: a reference's weights are taken as they are."""
+    train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    made = C.get_classifier(train, test, cache=tmp_path / "elsewhere", steps=30)
+    ref_dir = tmp_path / "reference"
+    (ref_dir / made.path.name).mkdir(parents=True)
+    for name in ("model.safetensors", "classifier.json"):  # what gmgan ships: no training-set features
+        (ref_dir / made.path.name / name).write_bytes((made.path / name).read_bytes())
+    monkeypatch.setattr(C, "REFERENCE_DIR", ref_dir)
+    trained = []
+    real_train = C.train_classifier
+    monkeypatch.setattr(C, "train_classifier", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+
+    clf = C.get_classifier(train, test, steps=30)
+    assert not trained and clf.path.parent == cache / "classifiers"
+    assert clf.weights_sha256 == made.weights_sha256
+    assert torch.equal(clf.train_features, made.train_features)
+    assert clf.log_a == pytest.approx(made.log_a)
+    assert clf.protocol()["source"].startswith("reference ") and made.protocol()["source"] == "trained here"
+    C.get_classifier(train, test, steps=30, retrain=True)  # --retrain: one's own classifier after all
+    assert trained
+
+
+def test_the_shipped_mnist_reference_loads():
+    ref = C.REFERENCE_DIR / "mnist-1x28-v2-4079491dcfc4"
+    clf = C.load_classifier(ref, features=False)
+    assert clf.info["fingerprint"] == ref.name.rsplit("-", 1)[1] and clf.info["test_accuracy"] > 0.99
+    assert clf.model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
 def test_classifier_learns_digits(cache):
     train, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
     _, info = C.train_classifier(train, test, steps=500)
@@ -104,6 +134,9 @@ def test_cli_evaluate_and_sweep(digits_run, tmp_path, capsys):
     assert [float(r["scale"]) for r in rows] == [0.5, 1.0, 0.5, 1.0]
     assert all(0 <= float(r["q"]) <= 1 and 0 <= float(r["d"]) <= 1 for r in rows)
     Image.open(sweep_dir / "sweep.png").verify()
+    # the ruler is named, portably: one classifier (both runs are on digits), by its weights' hash and cache key
+    (extractor,) = json.loads((sweep_dir / "sweep.json").read_text())["protocol"]["extractors"]
+    assert len(extractor["weights_sha256"]) == 64 and extractor["path"].startswith("$GMGAN_CACHE/classifiers/digits-")
 
 
 def test_sweep_groups_seeds_into_mean_and_standard_error(tmp_path, image_cfg, cache, capsys):

@@ -360,12 +360,16 @@ def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: Eva
     """
     groups = dict(groups or {})
     rows: list[dict[str, Any]] = []
+    extractors: dict[str, Any] = {}
     for label, members in [*((str(Path(r).name), [r]) for r in runs), *groups.items()]:
         for run in members:
-            rows += [{"model": label, **row} for row in Evaluator(run, opts, progress).sweep(scales, n)]
+            ev = Evaluator(run, opts, progress)
+            rows += [{"model": label, **row} for row in ev.sweep(scales, n)]
+            extractors.setdefault(ev.classifier.protocol().get("weights_sha256", "toy"), ev.classifier.protocol())
     protocol = {"runs": [str(r) for r in runs], "groups": {k: [str(r) for r in v] for k, v in groups.items()},
                 "scales": scales, "n": n,
-                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"}}
+                "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"},
+                "extractors": list(extractors.values())}  # the ruler(s): one, unless runs are on different data
     return write_sweep(rows, protocol, out)
 
 
