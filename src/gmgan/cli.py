@@ -342,6 +342,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         scores = ev.score(recon, None, full=True, seed=args.seed)
         result["encoder_generator"] = {k: scores[k] for k in ("fid", "kid", "precision", "recall", "density",
                                                               "coverage", "q") if k in scores}
+        result["extractor"] = ev.classifier.protocol()
     atomic_write_text(out / f"reconstruction-{route}.json", json.dumps(result, indent=1) + "\n")
     print(f"{n} {args.split} images of {args.run} (step {step}) through the {route} and G: "
           f"mean squared error per pixel {result['mse_per_pixel']:.4f} (values in [-1, 1])")
