@@ -13,6 +13,11 @@ def test_group_curves_average_each_group_and_skip_missing_metrics(tmp_path):
     path = save_group_curves(results, {"A": ["s0", "s1"], "B": ["s2"]}, ("fid", "purity"), tmp_path / "c.png")
     with Image.open(path) as im:
         assert im.size[0] > im.size[1]  # one panel per metric, side by side
+        two_panels = im.size[0]
+    # a metric no run has (purity of models without a mixture) gets no empty panel
+    path = save_group_curves(results, {"A": ["s0"]}, ("fid", "purity", "mean_purity"), tmp_path / "d.png")
+    with Image.open(path) as im:
+        assert im.size[0] == two_panels
 
 
 def test_quality_diversity_draws_bands_from_the_summary(tmp_path):

@@ -161,9 +161,10 @@ def save_group_curves(results: dict[str, list[dict]], groups: dict[str, list[str
     over its runs against epochs, with their sample standard deviation as a band.
 
     ``results``: run -> points (dicts with ``epochs`` and the metrics); a group's curve stops at its shortest
-    run; groups without the metric are left out of that panel.
+    run; groups without the metric are left out of that panel, and a metric no run has gets no panel.
     """
     plt = _plt()
+    metrics = [m for m in metrics if any(m in p for points in results.values() for p in points)] or list(metrics)[:1]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 3.6), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         for i, (name, members) in enumerate(groups.items()):
