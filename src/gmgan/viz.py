@@ -114,7 +114,8 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path, summary: Sequ
             for sc, x, y in zip(scales, d, q, strict=True):
                 right.annotate(f"{sc:g}", (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
         if has_is and all(v is not None for v in s["is"][0]):
-            _band(axes[2], scales, *s["is"], color, "-o", name)
+            is_mean, is_se = s["is"]
+            _band(axes[2], scales, is_mean, is_se, color, "-o", name)
     band = " (bands: one standard error over seeds)" if summary else ""
     left.set_xlabel("covariance scale sigma")
     left.set_ylabel("score")

@@ -361,7 +361,9 @@ def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: Eva
     groups = dict(groups or {})
     rows: list[dict[str, Any]] = []
     extractors: dict[str, Any] = {}
-    for label, members in [*((str(Path(r).name), [r]) for r in runs), *groups.items()]:
+    entries: list[tuple[str, list[str | Path]]] = [(str(Path(r).name), [r]) for r in runs]
+    entries += [(k, list[str | Path](v)) for k, v in groups.items()]
+    for label, members in entries:
         for run in members:
             ev = Evaluator(run, opts, progress)
             rows += [{"model": label, **row} for row in ev.sweep(scales, n)]
