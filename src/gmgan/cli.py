@@ -883,7 +883,8 @@ def _args_train_classifier(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the run's)")
     p.add_argument("--image-size", type=int, help="resize images to this size (as the run does)")
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps (default 1500)")
-    p.add_argument("--retrain", action="store_true", help="replace the cached classifier")
+    p.add_argument("--retrain", action="store_true", help="train a new classifier and cache it, even where one is "
+                   "cached or gmgan ships a reference for the data (scores then leave the reference's features)")
     p.add_argument("--cache-dir", metavar="DIR", help="default $GMGAN_CACHE or ~/.cache/gmgan")
     _common(p)
 
