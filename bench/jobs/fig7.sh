@@ -4,7 +4,7 @@
 # 3 seeds each, every 1,000th checkpoint kept; then the convergence curves and the sweeps at a common step S.
 # The GAN seeds were started with --steps 10000, stopped (SIGTERM: a checkpoint of the step reached) when the
 # GM-GAN's FID curve showed it still falling at 10,000 steps, and resumed with --steps 27000 (bit-exact).
-#   bench/jobs/fig7.sh train-unsup | train-sup | train-sup-c | eval-sup-c | curves | curves-sup | sweep[-unsup|-sup] S
+#   bench/jobs/fig7.sh train-unsup | train-sup | train-sup-c | eval-sup-c | train-acgan-9k | eval-acgan-9k | curves | curves-sup | sweep[-unsup|-sup] S
 #   (ran: sweep-unsup 27000, as "sweep 27000" before the panels were split)
 # The unsupervised GM-GAN seeds are issue 15's runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
 set -e
@@ -30,6 +30,18 @@ train-sup-c)
   for s in 0 1 2; do
     $G train $M --steps 9000 --supervised --c 0.125 --out runs/i17/sup-c0125-s$s --set train.seed=$s \
       > runs/i17/sup-c0125-s$s.log 2>&1 &
+  done; wait ;;
+train-acgan-9k)
+  # the AC-GAN at the same length and in the same classifier as train-sup-c, for a like-for-like row
+  for s in 0 1 2; do
+    $G train $M --steps 9000 --method acgan --out runs/i17/acgan9k-s$s --set train.seed=$s \
+      > runs/i17/acgan9k-s$s.log 2>&1 &
+  done; wait ;;
+eval-acgan-9k)
+  mkdir -p docs/results/acgan-9k
+  for s in 0 1 2; do
+    $G evaluate runs/i17/acgan9k-s$s --no-real --n 5000 --no-progress --data-dir ../shared/data/mnist \
+      --json docs/results/acgan-9k/s$s-scale1.json > /dev/null &
   done; wait ;;
 eval-sup-c)
   # each seed at sigma 1 and 1.2, 5,000 samples, in the reference classifier -> docs/results/sup-c0125/
@@ -66,5 +78,5 @@ sweep|sweep-unsup|sweep-sup)
     wait
     .venv/bin/python bench/merge_sweeps.py runs/i17/sweep-acgan runs/i17/sweep-sup --out docs/results/fig7-sup
   fi ;;
-*) echo "usage: $0 train-unsup | train-sup | train-sup-c | eval-sup-c | curves | curves-sup | sweep[-unsup|-sup] S" >&2; exit 2 ;;
+*) echo "usage: $0 train-unsup | train-sup | train-sup-c | eval-sup-c | train-acgan-9k | eval-acgan-9k | curves | curves-sup | sweep[-unsup|-sup] S" >&2; exit 2 ;;
 esac
