@@ -23,7 +23,7 @@ import torch
 
 from gmgan import checkpoint as ckpt
 from gmgan.evaluate import metrics as M
-from gmgan.evaluate.run import EvalOptions, Evaluator
+from gmgan.evaluate.run import EvalOptions, Evaluator, record_extractor
 from gmgan.train import load_run_config
 from gmgan.viz import save_group_curves
 
@@ -46,8 +46,8 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
             continue
         if ev is None:
             ev = Evaluator(run, EvalOptions(**{**opts.__dict__, "step": step}), progress=False)
-            if extractors is not None:  # the classifier the points are measured in (its weights' hash)
-                extractors.setdefault(ev.classifier.protocol().get("weights_sha256", "toy"), ev.classifier.protocol())
+            if extractors is not None:  # the classifier the points are measured in
+                record_extractor(extractors, ev)
         else:
             ev.use_checkpoint(path)
         x, k = ev.samples(opts.n, 1.0, opts.seed)

@@ -24,32 +24,23 @@ train-sup)
     $G train $M --steps 27000 --method acgan --out runs/i17/acgan-s$s --set train.seed=$s > runs/i17/acgan-s$s.log 2>&1 &
     $G train $M --steps 27000 --supervised --out runs/i17/sup-s$s --set train.seed=$s > runs/i17/sup-s$s.log 2>&1 &
   done; wait ;;
-train-sup-c)
-  # README's remedy for the class-accuracy ceiling, trained: the supervised GM-GAN at c = 0.125 (ceiling 99.7% at
-  # sigma 1 instead of 97.6%); 9,000 steps = 9.6 epochs, where the c = 0.1 runs' curves were already flat
+train-sup-c|train-acgan-9k)
+  # train-sup-c: README's remedy for the class-accuracy ceiling, trained: the supervised GM-GAN at c = 0.125
+  # (ceiling 99.7% at sigma 1 instead of 97.6%); 9,000 steps = 9.6 epochs, where the c = 0.1 runs' curves were
+  # already flat. train-acgan-9k: the AC-GAN at the same length and in the same classifier, for a like-for-like row
+  if [ "$1" = train-sup-c ]; then A="--supervised --c 0.125" N=sup-c0125; else A="--method acgan" N=acgan9k; fi
   for s in 0 1 2; do
-    $G train $M --steps 9000 --supervised --c 0.125 --out runs/i17/sup-c0125-s$s --set train.seed=$s \
-      > runs/i17/sup-c0125-s$s.log 2>&1 &
+    $G train $M --steps 9000 $A --out runs/i17/$N-s$s --set train.seed=$s > runs/i17/$N-s$s.log 2>&1 &
   done; wait ;;
-train-acgan-9k)
-  # the AC-GAN at the same length and in the same classifier as train-sup-c, for a like-for-like row
+eval-sup-c|eval-acgan-9k)
+  # each seed, 5,000 samples, in the reference classifier -> docs/results/<name>/s<seed>-scale<sigma>.json
+  # (the supervised GM-GAN at sigma 1 and 1.2, the AC-GAN at 1)
+  if [ "$1" = eval-sup-c ]; then N=sup-c0125 O=sup-c0125 SC="1 1.2"; else N=acgan9k O=acgan-9k SC=1; fi
+  mkdir -p docs/results/$O
   for s in 0 1 2; do
-    $G train $M --steps 9000 --method acgan --out runs/i17/acgan9k-s$s --set train.seed=$s \
-      > runs/i17/acgan9k-s$s.log 2>&1 &
-  done; wait ;;
-eval-acgan-9k)
-  mkdir -p docs/results/acgan-9k
-  for s in 0 1 2; do
-    $G evaluate runs/i17/acgan9k-s$s --no-real --n 5000 --no-progress --data-dir ../shared/data/mnist \
-      --json docs/results/acgan-9k/s$s-scale1.json > /dev/null &
-  done; wait ;;
-eval-sup-c)
-  # each seed at sigma 1 and 1.2, 5,000 samples, in the reference classifier -> docs/results/sup-c0125/
-  mkdir -p docs/results/sup-c0125
-  for s in 0 1 2; do
-    for sc in 1 1.2; do
-      $G evaluate runs/i17/sup-c0125-s$s --no-real --n 5000 --scale $sc --no-progress --data-dir ../shared/data/mnist \
-        --json docs/results/sup-c0125/s$s-scale$sc.json > /dev/null
+    for sc in $SC; do
+      $G evaluate runs/i17/$N-s$s --no-real --n 5000 --scale $sc --no-progress --data-dir ../shared/data/mnist \
+        --json docs/results/$O/s$s-scale$sc.json > /dev/null
     done &
   done; wait ;;
 curves|curves-sup)

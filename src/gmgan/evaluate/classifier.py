@@ -29,6 +29,7 @@ import json
 import math
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ class TrainedClassifier:
                                                                        "training", "test_accuracy", "quality")},
                 "source": self.info.get("source", "trained here"), "weights_sha256": self.weights_sha256}
 
-    @property
+    @cached_property
     def weights_sha256(self) -> str:
         """SHA-256 of the weights file: which ruler a score was measured with."""
         return hashlib.sha256((self.path / "model.safetensors").read_bytes()).hexdigest()

@@ -17,6 +17,7 @@ import json
 import math
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -349,6 +350,13 @@ def parse_scales(text: str) -> list[float]:
     return scales
 
 
+def record_extractor(extractors: dict[str, dict[str, Any]], ev: Evaluator) -> None:
+    """Add the classifier ``ev`` scores in to ``extractors``, keyed by its weights' hash: the ruler(s) of a set of
+    numbers, one entry per distinct classifier."""
+    p = ev.classifier.protocol()
+    extractors.setdefault(p.get("weights_sha256", "toy"), p)
+
+
 def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: EvalOptions | None = None,
                n: int = 5000, progress: bool = True,
                groups: dict[str, list[str]] | None = None) -> dict[str, Path]:
@@ -360,14 +368,13 @@ def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: Eva
     """
     groups = dict(groups or {})
     rows: list[dict[str, Any]] = []
-    extractors: dict[str, Any] = {}
-    entries: list[tuple[str, list[str | Path]]] = [(str(Path(r).name), [r]) for r in runs]
-    entries += [(k, list[str | Path](v)) for k, v in groups.items()]
+    extractors: dict[str, dict[str, Any]] = {}
+    entries: list[tuple[str, Sequence[str | Path]]] = [*((str(Path(r).name), [r]) for r in runs), *groups.items()]
     for label, members in entries:
         for run in members:
             ev = Evaluator(run, opts, progress)
             rows += [{"model": label, **row} for row in ev.sweep(scales, n)]
-            extractors.setdefault(ev.classifier.protocol().get("weights_sha256", "toy"), ev.classifier.protocol())
+            record_extractor(extractors, ev)
     protocol = {"runs": [str(r) for r in runs], "groups": {k: [str(r) for r in v] for k, v in groups.items()},
                 "scales": scales, "n": n,
                 "options": {k: v for k, v in asdict(opts or EvalOptions()).items() if k != "extra"},
