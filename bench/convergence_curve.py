@@ -52,7 +52,7 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
             ev.use_checkpoint(path)
         x, k = ev.samples(opts.n, 1.0, opts.seed)
         m = ev.score(x, k, full=False, seed=opts.seed)
-        point = {"step": step, "epochs": round(step * ev.cfg.train.b_D / len(ev.train), 2)}
+        point = {"step": step, "epochs": round(ev.cfg.train.epochs(step, len(ev.train)), 2)}
         point.update({key: m[key] if key != "class_accuracy" else m[key]["accuracy"]
                       for key in METRICS if m.get(key) is not None})
         if ev.method.prior.K > 1 and ev.num_classes > 1:

@@ -54,7 +54,7 @@ def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
         with torch.no_grad():
             classes = classifier.extract(generate(method.G, z))[1].argmax(1)
         purity = M.component_purity(k, classes, K, train.num_classes or 10)
-        point = {"step": step, "epochs": round(step * cfg.train.b_D / len(train), 2),
+        point = {"step": step, "epochs": round(cfg.train.epochs(step, len(train)), 2),
                  "mean_purity": float(purity["mean"]),
                  "classes_covered": len(set(int(c) for c in purity["majority_class"]))}
         if head and getattr(method, "has_component_head", False):

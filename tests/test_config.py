@@ -53,6 +53,12 @@ def test_wgan_gp_brings_its_optimiser_settings_unless_the_user_sets_them():
     assert (t.n_critic, t.beta2) == (1, 0.999)
 
 
+def test_epochs_count_every_critic_batch_of_real_data():
+    # 27,000 non-saturating steps and 5,400 WGAN-GP steps (5 critic batches each) read MNIST the same 28.8 times
+    assert make_config("mnist").train.epochs(27_000, 60_000) == pytest.approx(28.8)
+    assert make_config("mnist", {"train": {"loss": "wgan-gp"}}).train.epochs(5_400, 60_000) == pytest.approx(28.8)
+
+
 def test_set_assignments_are_parsed_as_yaml():
     assert parse_assignment("train.lr=1e-4") == {"train": {"lr": 1e-4}}
     assert parse_assignment("prior.learnable=true") == {"prior": {"learnable": True}}

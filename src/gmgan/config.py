@@ -127,6 +127,11 @@ class TrainConfig:
     keep_checkpoints: int = 2  # older checkpoints are deleted once a newer one is safely on disk
     mlflow: str | None = None  # also log to MLflow at this tracking URI (e.g. file:./mlruns); needs gmgan[mlflow]
 
+    def epochs(self, step: int, n_train: int) -> float:
+        """Passes over n_train real samples after ``step`` generator steps: each step's n_critic discriminator
+        updates read b_D real samples each (so a WGAN-GP step reads 5 batches)."""
+        return step * self.n_critic * self.b_D / n_train
+
 
 @dataclass
 class RunConfig:
