@@ -7,7 +7,9 @@ Reads what ``bench/run_batch.py bench/jobs/issue17.txt`` leaves in each run: ``e
 N(0, I) prior), ``evaluation-fit10.json`` / ``evaluation-fit50.json`` (``evaluate --prior fitted`` after
 ``fit-prior --components 10 | 50``) and ``reconstruction/reconstruction-encoder.json`` (``reconstruct --score``:
 G(Enc(x)) of held-out images, GAEL's upper bound). ``--baseline FILE:LABEL`` adds the plain GAN's row from a
-convergence curve's JSON (its runs' last common step; same 5,000 samples at scale 1). Every row names the
+convergence curve's JSON (its runs' last common step; same 5,000 samples at scale 1); ``--baseline-runs RUN ...``
+reads it from the plain GAN runs' own ``evaluation.json`` instead (the same files as the "+ encoder" row, KID
+included). Every row names the
 classifier it was scored in (weights SHA-256): rows in different classifiers are flagged, not mixed silently.
 Writes OUT/table.json (per seed and summary, with the command) and OUT/table.md.
 """
@@ -67,11 +69,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--baseline", help="CURVE_JSON:LABEL, the GAN without encoder")
+    ap.add_argument("--baseline-runs", nargs="+", type=Path, default=[],
+                    help="the GAN without encoder: run folders with an evaluation.json")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if args.baseline and args.baseline_runs:
+        ap.error("give the baseline once: --baseline or --baseline-runs")
     rows = [baseline_rows(args.baseline)] if args.baseline else []
-    for name, file in ROUTES:
-        found = [(run, _scores(run / file)) for run in args.runs if (run / file).is_file()]
+    routes = [("baseline (no encoder), N(0, I) sampling", "evaluation.json", args.baseline_runs)]
+    for name, file, runs in routes + [(name, file, args.runs) for name, file in ROUTES]:  # no runs: no row
+        found = [(run, _scores(run / file)) for run in runs if (run / file).is_file()]
         if not found:
             continue
         facts = [f for _, (_, f) in found]

@@ -18,7 +18,7 @@ train)
 analyse)
   $PY bench/convergence_curve.py $B $R --every 2000 --n 5000 --data-dir $D \
     --label "WGAN-GP=${B// /,}" --label "WGAN-GP + encoder=${R// /,}" --out docs/results/convergence-gael-wgan --reuse
-  $PY bench/gael_table.py $R --baseline docs/results/convergence-gael-wgan.json:WGAN-GP --out docs/results/gael-wgan
+  $PY bench/gael_table.py $R --baseline-runs $B --out docs/results/gael-wgan
   $G sample runs/i17/wgan-s0 --n 100 --file docs/results/wgan-s0-samples.png
   $G sample runs/i17/wgan-gael-s0 --n 100 --file docs/results/gael-wgan-s0-n01-samples.png
   $G sample runs/i17/wgan-gael-s0 --n 100 --prior fitted --file docs/results/gael-wgan-s0-fit50-samples.png ;;
