@@ -19,8 +19,11 @@ analyse)
   $PY bench/convergence_curve.py $B $R --every 2000 --n 5000 --data-dir $D \
     --label "WGAN-GP=${B// /,}" --label "WGAN-GP + encoder=${R// /,}" --out docs/results/convergence-gael-wgan --reuse
   $PY bench/gael_table.py $R --baseline-runs $B --out docs/results/gael-wgan
-  $G sample runs/i17/wgan-s0 --n 100 --file docs/results/wgan-s0-samples.png
-  $G sample runs/i17/wgan-gael-s0 --n 100 --file docs/results/gael-wgan-s0-n01-samples.png
-  $G sample runs/i17/wgan-gael-s0 --n 100 --prior fitted --file docs/results/gael-wgan-s0-fit50-samples.png ;;
+  $G sample runs/i17/wgan-s0 --n 100 --file runs/i17/wgan-s0/grid-n01.png
+  $G sample runs/i17/wgan-gael-s0 --n 100 --file runs/i17/wgan-gael-s0/grid-n01.png
+  $G sample runs/i17/wgan-gael-s0 --n 100 --prior fitted --file runs/i17/wgan-gael-s0/grid-fit50.png
+  cp runs/i17/wgan-s0/grid-n01.png docs/results/wgan-s0-samples.png
+  cp runs/i17/wgan-gael-s0/grid-n01.png docs/results/gael-wgan-s0-n01-samples.png
+  cp runs/i17/wgan-gael-s0/grid-fit50.png docs/results/gael-wgan-s0-fit50-samples.png ;;
 *) echo "usage: $0 train | analyse" >&2; exit 2 ;;
 esac
