@@ -9,8 +9,8 @@ N(0, I) prior), ``evaluation-fit10.json`` / ``evaluation-fit50.json`` (``evaluat
 G(Enc(x)) of held-out images, GAEL's upper bound). ``--baseline FILE:LABEL`` adds the plain GAN's row from a
 convergence curve's JSON (its runs' last common step; same 5,000 samples at scale 1); ``--baseline-runs RUN ...``
 reads it from the plain GAN runs' own ``evaluation.json`` instead (the same files as the "+ encoder" row, KID
-included). Every row names the
-classifier it was scored in (weights SHA-256): rows in different classifiers are flagged, not mixed silently.
+included). Every row names the classifier it was scored in (weights SHA-256): rows in different classifiers are
+flagged, not mixed silently.
 Writes OUT/table.json (per seed and summary, with the command) and OUT/table.md.
 """
 
