@@ -126,7 +126,10 @@ def test_a_signal_writes_a_checkpoint_at_the_current_step_then_resume_is_exact(s
     run = tmp_path / "stopped"
     proc = subprocess.Popen([sys.executable, "-m", "gmgan", "train", *args, "--out", str(run)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            # as from a terminal, even when the suite itself runs as a background job (whose
+                            # SIGINT is inherited as ignored, and the trainer deliberately keeps it so)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:  # stop it once it has logged a few steps
         log = run / "metrics.jsonl"
