@@ -13,7 +13,8 @@ Usage:
     python bench/run_batch.py JOBS --only mnist-gan,mnist-resp ...   # a subset
 
 Run again, the same command continues: a run folder that exists is resumed from its latest checkpoint (to
---steps), so a batch cut off by a session's end or --train-timeout loses at most one checkpoint interval.
+--steps), so a batch cut off by a session's end loses at most one checkpoint interval, and one stopped by
+--train-timeout none (SIGTERM: gmgan train checkpoints the step it is at).
 
 Writes OUT/batch.json: per run the train and evaluate wall times, the step count, and the evaluation's main
 scores; every run folder keeps its own logs (OUT/NAME.train.log, ...).
@@ -49,14 +50,22 @@ def parse_jobs(path: Path) -> list[tuple[str, list[str], list[list[str]]]]:
 
 
 def run(cmd: list[str], log: Path, env: dict[str, str], timeout: float | None = None) -> tuple[int, float]:
-    """Run cmd with its output in log; on timeout the process is stopped (rc 124) and its checkpoints stay."""
+    """Run cmd with its output in log; on timeout the process gets SIGTERM (gmgan train then checkpoints the
+    step it is at; SIGKILL after 300 s more) and rc is 124."""
     start = time.perf_counter()
     with log.open("a") as f:
         f.write(f"$ {shlex.join(cmd)}\n")
         f.flush()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
         try:
-            rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+            rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             rc = 124
             f.write(f"\nstopped after {timeout} s; evaluating its latest checkpoint\n")
     return rc, round(time.perf_counter() - start, 1)
