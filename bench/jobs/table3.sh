@@ -2,7 +2,7 @@
 # Issue 17, the responsibility model's Table III on MNIST (papers/002, Section III-C) on the CPU, across sessions:
 # the responsibility model (C shared, the default) and the dynamic GM-GAN, 3 seeds each, 27,000 steps = 28.8
 # epochs (the GAN of Fig. 7's length), every 1,000th checkpoint kept. The responsibility model's step is 6.6x a
-# GM-GAN step (K = 10 fakes per real image), so this is ~10 CPU hours: each call trains for at most 2.5 hours
+# GM-GAN step (K = 10 fakes per real image), so this is ~12 CPU hours: each call trains for at most 2.5 hours
 # (--train-timeout), evaluates what it reached, and the same call continues from the latest checkpoints.
 #   bench/jobs/table3.sh train      # once per session until every run is at 27,000 steps (runs/i17/batch.json)
 #   bench/jobs/table3.sh curves     # convergence curves (5,000 samples every 3,000 steps) -> docs/results/
