@@ -14,7 +14,8 @@ Usage:
 
 Run again, the same command continues: a run folder that exists is resumed from its latest checkpoint (to
 --steps), so a batch cut off by a session's end loses at most one checkpoint interval, and one stopped by
---train-timeout none (SIGTERM: gmgan train checkpoints the step it is at).
+--train-timeout none (SIGTERM: gmgan train checkpoints the step it is at). Stopping the batch itself (SIGTERM,
+or Ctrl-C) passes SIGTERM on to the runs in flight, starts nothing more and leaves batch.json as it was.
 
 Writes OUT/batch.json: per run the train and evaluate wall times, the step count, and the evaluation's main
 scores; every run folder keeps its own logs (OUT/NAME.train.log, ...).
@@ -27,13 +28,18 @@ import json
 import math
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 GMGAN = [sys.executable, "-m", "gmgan"]
+_live: set[subprocess.Popen] = set()  # the commands in flight, for a stop of the whole batch
+_live_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def parse_jobs(path: Path) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -51,24 +57,42 @@ def parse_jobs(path: Path) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def run(cmd: list[str], log: Path, env: dict[str, str], timeout: float | None = None) -> tuple[int, float]:
     """Run cmd with its output in log; on timeout the process gets SIGTERM (gmgan train then checkpoints the
-    step it is at; SIGKILL after 300 s more) and rc is 124."""
+    step it is at; SIGKILL after 300 s more) and rc is 124. Once the batch is stopping, starts nothing (rc 143)."""
     start = time.perf_counter()
     with log.open("a") as f:
-        f.write(f"$ {shlex.join(cmd)}\n")
-        f.flush()
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+        with _live_lock:
+            if _stopping.is_set():
+                return 143, 0.0
+            f.write(f"$ {shlex.join(cmd)}\n")
+            f.flush()
+            # its own process group: a terminal's Ctrl-C reaches the batch only, which passes one SIGTERM on (a
+            # second signal would make gmgan train stop without its checkpoint)
+            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            _live.add(proc)
+        if _stopping.is_set():  # a stop that came while it started (the handler sets the flag, then signals _live)
+            proc.terminate()
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.terminate()
+            rc = 124
             try:
                 proc.wait(timeout=300)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            rc = 124
             f.write(f"\nstopped after {timeout} s; evaluating its latest checkpoint\n")
+        finally:
+            with _live_lock:
+                _live.discard(proc)
     return rc, round(time.perf_counter() - start, 1)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM / SIGINT of the batch: pass SIGTERM on to every run in flight (each checkpoints where it is)."""
+    _stopping.set()
+    for proc in list(_live):
+        proc.terminate()
 
 
 def count_parameters(run_dir: Path) -> dict[str, int]:
@@ -133,7 +157,7 @@ def main() -> int:
             rc, secs = run([*GMGAN, "train", *train, *common, "--out", str(run_dir), *again],
                            args.out / f"{name}.train.log", env, args.train_timeout)
             rec.update(train_rc=rc, train_seconds=secs)
-            if rc and rc != 124:
+            if (rc and rc != 124) or _stopping.is_set():
                 return rec
         rc, secs = run([*GMGAN, "evaluate", str(run_dir), "--no-real", "--device", args.device, "--no-progress",
                         "--n", str(args.eval_n)] + (["--data-dir", args.data_dir] if args.data_dir else []),
@@ -154,9 +178,16 @@ def main() -> int:
             rec.setdefault("post_rc", []).append(rc)
         return rec
 
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's ignored SIGINT stays ignored
+            signal.signal(signum, _stop)
     start = time.perf_counter()
     with ThreadPoolExecutor(args.parallel) as pool:
         records = list(pool.map(one, jobs))
+    if _stopping.is_set():
+        print("stopped: the runs in flight were sent SIGTERM and checkpointed where they were; the same command "
+              "continues them (batch.json not rewritten)", file=sys.stderr)
+        return 143
     summary = {"jobs": str(args.jobs), "device": args.device, "steps": args.steps, "parallel": args.parallel,
                "seconds": round(time.perf_counter() - start, 1), "runs": records}
     (args.out / "batch.json").write_text(json.dumps(summary, indent=1) + "\n")
