@@ -7,6 +7,10 @@
 #   bench/jobs/table3.sh train      # once per session until every run is at 27,000 steps (runs/i17/batch.json);
 #                                   # TRAIN_TIMEOUT=<seconds> caps this call (default 9000) to fit a session
 #   bench/jobs/table3.sh curves     # convergence curves (5,000 samples every 3,000 steps) -> docs/results/
+#   bench/jobs/table3.sh table      # Table III over seeds (parameters, epochs, FID, KID, IS, ...) -> docs/results/table3
+#   bench/jobs/table3.sh train-size # then the size experiment (Section III-D): the responsibility model and the
+#                                   # GAN at half width (model.width=32), 3 seeds, 27,000 steps, same caps
+#   bench/jobs/table3.sh table-size # its table beside the full-width rows -> docs/results/table3-size
 # On a GPU the whole issue is one batch instead (bench/jobs/issue17.txt's header).
 set -e
 cd "$(dirname "$0")/../.."
@@ -14,6 +18,7 @@ export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 PY=.venv/bin/python D=../shared/data/mnist
 RESP="runs/i17/resp-s0 runs/i17/resp-s1 runs/i17/resp-s2" DYN="runs/i17/gmdyn-s0 runs/i17/gmdyn-s1 runs/i17/gmdyn-s2"
 GAN="runs/i17/gan-s0 runs/i17/gan-s1 runs/i17/gan-s2"
+group() { echo "$1=${2// /,}"; }
 case "$1" in
 train)
   $PY bench/run_batch.py bench/jobs/issue17.txt --only resp-s0,resp-s1,resp-s2,gmdyn-s0,gmdyn-s1,gmdyn-s2,gan-s0,gan-s1,gan-s2 \
@@ -21,5 +26,17 @@ train)
 curves)
   $PY bench/convergence_curve.py $RESP $DYN $GAN --every 3000 --n 5000 --data-dir $D --reuse \
     --label "responsibility=${RESP// /,}" --label "GM-GAN dynamic=${DYN// /,}" --label "GAN=${GAN// /,}" --out docs/results/convergence-table3 ;;
-*) echo "usage: $0 train | curves" >&2; exit 2 ;;
+table)
+  $PY bench/seeds_table.py --group "$(group responsibility "$RESP")" --group "$(group "GM-GAN dynamic" "$DYN")" \
+    --group "$(group GAN "$GAN")" --data-dir $D --out docs/results/table3 ;;
+train-size)
+  $PY bench/run_batch.py bench/jobs/issue17.txt --only resp-half-s0,resp-half-s1,resp-half-s2,gan-half-s0,gan-half-s1,gan-half-s2 \
+    --out runs/i17/size --data-dir $D --steps 27000 --parallel 6 --eval-n 5000 --train-timeout "${TRAIN_TIMEOUT:-9000}" ;;
+table-size)
+  S=runs/i17/size
+  $PY bench/seeds_table.py --group "$(group "responsibility, full width" "$RESP")" \
+    --group "responsibility, 1/2 width=$S/resp-half-s0,$S/resp-half-s1,$S/resp-half-s2" \
+    --group "$(group "GAN, full width" "$GAN")" --group "GAN, 1/2 width=$S/gan-half-s0,$S/gan-half-s1,$S/gan-half-s2" \
+    --data-dir $D --out docs/results/table3-size ;;
+*) echo "usage: $0 train | curves | table | train-size | table-size" >&2; exit 2 ;;
 esac
