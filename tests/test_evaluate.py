@@ -120,6 +120,8 @@ def test_toy_run_is_scored_in_coordinates(tmp_path, toy_cfg, cache):
     gen = result["generated"]
     assert "toy" in gen and "d_intra" not in gen and 0 <= gen["d_inter"] <= 1
     assert result["protocol"]["extractor"]["architecture"] == "identity (2-D coordinates)"
+    spread = result["protocol"]["prior_spread"]  # what the (here static) mixture's components look like
+    assert spread["effective_rank"] == pytest.approx(4.0) and spread["rms_std"] == pytest.approx(spread["largest_std"])
 
 
 def test_cli_evaluate_and_sweep(digits_run, tmp_path, capsys):

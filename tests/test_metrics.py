@@ -145,6 +145,33 @@ def test_diversity_and_combined_are_geometric_means():
     assert M.combined_score(0.9, 0.4) == pytest.approx(0.6)
 
 
+def test_prior_spread_reads_how_many_directions_each_component_keeps():
+    from gmgan.priors import GaussianMixture
+
+    prior = GaussianMixture(K=3, d=10, c=1.0, sigma=0.15, covariance="full", learnable=True)
+    at_start = M.prior_spread(prior)
+    # A_k = sigma I: every direction carries the same variance
+    assert at_start["rms_std"] == pytest.approx(0.15)
+    assert at_start["largest_std"] == pytest.approx(0.15)
+    assert at_start["effective_rank"] == pytest.approx(10.0)
+    assert at_start["dims_90"] == 9.0  # 9 of 10 equal directions hold exactly 90%
+    with torch.no_grad():
+        prior.scale_param.zero_()
+        prior.scale_param[:, 0, 0] = 2.0  # all the variance along one direction...
+        prior.scale_param[0, 1, 1] = 2.0  # ...except component 0: two equal ones
+        prior.mu.copy_(torch.tensor([[0.0] * 10, [3.0] + [0.0] * 9, [0.0, 4.0] + [0.0] * 8]))
+    spread = M.prior_spread(prior)
+    assert spread["effective_rank"] == pytest.approx((2 + 1 + 1) / 3)
+    assert spread["dims_90"] == pytest.approx((2 + 1 + 1) / 3)
+    assert spread["largest_std"] == pytest.approx(2.0)
+    assert spread["rms_std"] == pytest.approx((8**0.5 + 2 + 2) / 3 / 10**0.5)
+    assert spread["min_mean_distance"] == pytest.approx(3.0)
+    assert spread["mean_mean_distance"] == pytest.approx((3 + 4 + 5) / 3)
+    # a diagonal prior reads the same way
+    diagonal = GaussianMixture(K=2, d=4, sigma=0.5, covariance="diagonal")
+    assert M.prior_spread(diagonal)["effective_rank"] == pytest.approx(4.0)
+
+
 def test_class_accuracy_ceiling_is_the_bayes_accuracy_of_the_prior():
     from scipy.stats import norm
 

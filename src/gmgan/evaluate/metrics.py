@@ -295,6 +295,33 @@ def class_accuracy_ceiling(prior, targets: Tensor, scale: float = 1.0, n: int = 
     return float(table[k.long(), best].double().mean())
 
 
+@torch.no_grad()
+def prior_spread(prior) -> dict[str, float]:
+    """How a mixture prior's components spread, as means over its K components (no sampling, no labels).
+
+    A dynamic GM-GAN learns z = A_k eps + mu_k; this says what its A_k and mu_k became:
+
+    * ``rms_std``: sqrt(trace(Sigma_k) / d), the standard deviation per latent dimension (sigma at the start);
+    * ``effective_rank``: exp of the entropy of Sigma_k's normalised eigenvalues: how many directions carry
+      the component's variance (d for an isotropic component, 1 when it all lies along one direction);
+    * ``dims_90``: the fewest directions holding 90% of trace(Sigma_k);
+    * ``largest_std``: the largest singular value of A_k, the std along the component's main direction;
+    * ``min_mean_distance`` / ``mean_mean_distance``: the closest and the average distance between two means.
+    """
+    var = torch.linalg.svdvals(prior.A.double()) ** 2  # eigenvalues of Sigma_k, (K, d), descending
+    share = var / var.sum(1, keepdim=True)
+    effective_rank = torch.exp(-(share * torch.log(share.clamp_min(1e-300))).sum(1))
+    dims_90 = (share.cumsum(1) < 0.9 - 1e-9).sum(1) + 1
+    mu = prior.mu.double()
+    distance = torch.cdist(mu, mu)[~torch.eye(prior.K, dtype=torch.bool, device=mu.device)]
+    return {"rms_std": float((var.sum(1) / prior.d).sqrt().mean()),
+            "effective_rank": float(effective_rank.mean()),
+            "dims_90": float(dims_90.double().mean()),
+            "largest_std": float(var[:, 0].sqrt().mean()),
+            "min_mean_distance": float(distance.min()) if prior.K > 1 else math.nan,
+            "mean_mean_distance": float(distance.mean()) if prior.K > 1 else math.nan}
+
+
 def diversity(d_intra: float, d_inter: float) -> float:
     """d = sqrt(d_intra * d_inter) (GM-GAN Eq. 10)."""
     return math.sqrt(max(d_intra, 0.0) * max(d_inter, 0.0))

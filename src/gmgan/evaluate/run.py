@@ -34,6 +34,7 @@ from gmgan.evaluate.classifier import TrainedClassifier, get_classifier, min_tes
 from gmgan.evaluate.msssim import intra_class_diversity, within_class_diversity
 from gmgan.evaluate.toy import toy_metrics
 from gmgan.nets import generate
+from gmgan.priors import GaussianMixture
 
 
 @dataclass
@@ -234,6 +235,8 @@ class Evaluator:
             "prior_source": self.opts.prior, **({"fitted_prior": self.fitted_summary} if self.fitted_summary else {}),
             "K": self.method.prior.K,
             "prior_component_accuracy": self.prior_component_accuracy(),
+            **({"prior_spread": M.prior_spread(self.method.prior)} if isinstance(self.method.prior, GaussianMixture)
+               else {}),
             "generated": {"n": o.n, "seed": o.seed, "scale": o.scale},
             "reference": {"dataset": self.reference.name, "n": len(self.reference),
                           "split": "test" if self.cfg.data.split == "train" else "train",
