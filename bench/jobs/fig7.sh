@@ -4,7 +4,10 @@
 # 3 seeds each, every 1,000th checkpoint kept; then the convergence curves and the sweeps at a common step S.
 # The GAN seeds were started with --steps 10000, stopped (SIGTERM: a checkpoint of the step reached) when the
 # GM-GAN's FID curve showed it still falling at 10,000 steps, and resumed with --steps 27000 (bit-exact).
-#   bench/jobs/fig7.sh train-unsup | train-sup | train-sup-c | eval-sup-c | train-acgan-9k | eval-acgan-9k | curves | curves-sup | sweep[-unsup|-sup] S
+#   bench/jobs/fig7.sh train-unsup | train-sup | train-sup-c | eval-sup-c | train-acgan-9k | eval-acgan-9k | curves | curves-sup | sweep[-unsup|-sup|-dyn] S
+#   sweep-dyn S: the dynamic GM-GAN (the model the paper's Fig. 7 names; runs/i17/gmdyn-s*, trained by
+#   bench/jobs/table3.sh) against the GAN retrained in the same batch (runs/i17/gan-s*), both in the pinned
+#   reference classifier -> docs/results/fig7-dyn/
 #   (ran: sweep-unsup 27000, as "sweep 27000" before the panels were split)
 # The unsupervised GM-GAN seeds are issue 15's runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
 set -e
@@ -53,10 +56,17 @@ curves|curves-sup)
   else
     cv docs/results/convergence-sup AC-GAN "supervised GM-GAN" runs/i17/acgan-s runs/i17/sup-s
   fi ;;
-sweep|sweep-unsup|sweep-sup)
+sweep|sweep-unsup|sweep-sup|sweep-dyn)
   S=${2:?common step}
   # one process per model (the cores are shared), merged into one figure
   sw() { out=$1; shift; $G sweep --step $S --n 2000 --no-progress --out $out --group "$@" > $out.log 2>&1; }
+  if [ "$1" = sweep-dyn ]; then
+    sw runs/i17/sweep-gan-pinned "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" &
+    sw runs/i17/sweep-gmdyn "GM-GAN dynamic=runs/i17/gmdyn-s0,runs/i17/gmdyn-s1,runs/i17/gmdyn-s2" &
+    wait
+    .venv/bin/python bench/merge_sweeps.py runs/i17/sweep-gan-pinned runs/i17/sweep-gmdyn --out docs/results/fig7-dyn
+    exit 0
+  fi
   if [ "$1" != sweep-sup ]; then
     sw runs/i17/sweep-gan "GAN=runs/i17/gan-s0,runs/i17/gan-s1,runs/i17/gan-s2" &
     sw runs/i17/sweep-gm "GM-GAN=runs/gm-std-s0,runs/gm-std-s1,runs/gm-std-s2" &
@@ -69,5 +79,5 @@ sweep|sweep-unsup|sweep-sup)
     wait
     .venv/bin/python bench/merge_sweeps.py runs/i17/sweep-acgan runs/i17/sweep-sup --out docs/results/fig7-sup
   fi ;;
-*) echo "usage: $0 train-unsup | train-sup | train-sup-c | eval-sup-c | train-acgan-9k | eval-acgan-9k | curves | curves-sup | sweep[-unsup|-sup] S" >&2; exit 2 ;;
+*) echo "usage: $0 train-unsup | train-sup | train-sup-c | eval-sup-c | train-acgan-9k | eval-acgan-9k | curves | curves-sup | sweep[-unsup|-sup|-dyn] S" >&2; exit 2 ;;
 esac
