@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_batch import count_parameters
 
 COLUMNS = ("fid", "kid", "is", "precision", "recall", "coverage", "q", "d")
-SHOWN = {"fid": "FID", "kid": "KID x 1e3", "is": "IS"}
+SHOWN = {"fid": "FID", "kid": "KID", "is": "IS"}  # KID as gmgan evaluate writes it (the MMD^2, unscaled)
 
 
 def one_run(run: Path, data_dir: str | None) -> dict:
