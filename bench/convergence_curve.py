@@ -25,7 +25,7 @@ from gmgan import checkpoint as ckpt
 from gmgan.evaluate import metrics as M
 from gmgan.evaluate.run import EvalOptions, Evaluator, record_extractor
 from gmgan.train import load_run_config
-from gmgan.viz import save_group_curves
+from gmgan.viz import parse_groups, save_group_curves
 
 METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", "class_accuracy")
 
@@ -86,10 +86,7 @@ def main() -> None:
             known = old["runs"]
             extractors = {e.get("weights_sha256", "toy"): e for e in old.get("extractors", [])}
     results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors) for run in args.runs}
-    groups: dict[str, list[str]] = {}
-    for spec in args.label or [f"{run.name}={run}" for run in args.runs]:
-        name, _, members = spec.partition("=")
-        groups[name] = members.split(",")
+    groups = parse_groups(args.label or [f"{run.name}={run}" for run in args.runs])
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/convergence_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "pairs": args.pairs,

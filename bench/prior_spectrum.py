@@ -36,7 +36,7 @@ from gmgan import checkpoint as ckpt
 from gmgan.evaluate import metrics as M
 from gmgan.priors import GaussianMixture
 from gmgan.train import load_run_config, load_trained
-from gmgan.viz import save_group_curves
+from gmgan.viz import parse_groups, save_group_curves
 
 METRICS = ("rms_std", "effective_rank", "dims_90", "largest_std", "min_mean_distance", "mean_mean_distance",
            "component_recoverable")
@@ -81,10 +81,7 @@ def main() -> None:
     for run in args.runs:
         n_train = len(load_from_config(load_run_config(run).data, 0, data_dir=args.data_dir, imbalance=False))
         results[str(run)] = curve(run, n_train, args.every)
-    groups: dict[str, list[str]] = {}
-    for spec in args.label or [f"runs={','.join(map(str, args.runs))}"]:
-        name, _, members = spec.partition("=")
-        groups[name] = members.split(",")
+    groups = parse_groups(args.label or [f"runs={','.join(map(str, args.runs))}"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/prior_spectrum.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -26,7 +26,7 @@ from gmgan.evaluate import metrics as M
 from gmgan.evaluate.classifier import get_classifier
 from gmgan.nets import generate
 from gmgan.train import load_run_config, load_trained
-from gmgan.viz import save_group_curves
+from gmgan.viz import parse_groups, save_group_curves
 
 
 def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
@@ -90,10 +90,7 @@ def main() -> None:
             known = old["runs"]
     results = {str(run): curve(run, args.n_per_component, args.head, args.data_dir, known.get(str(run)), args.every)
                for run in args.runs}
-    groups: dict[str, list[str]] = {}
-    for spec in args.label or [f"runs={','.join(map(str, args.runs))}"]:
-        name, _, members = spec.partition("=")
-        groups[name] = members.split(",")
+    groups = parse_groups(args.label or [f"runs={','.join(map(str, args.runs))}"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/purity_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])

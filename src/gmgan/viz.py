@@ -156,6 +156,15 @@ def _band(ax, x, y, err, color: str, style: str, label: str) -> None:
         ax.fill_between(x, np.array(y) - e, np.array(y) + e, color=color, alpha=0.2, lw=0)
 
 
+def parse_groups(specs: Sequence[str]) -> dict[str, list[str]]:
+    """``LABEL=RUN,RUN,...`` specs (the bench scripts' ``--label``) -> {label: [run, ...]} for the curves."""
+    groups: dict[str, list[str]] = {}
+    for spec in specs:
+        name, _, members = spec.partition("=")
+        groups[name] = members.split(",")
+    return groups
+
+
 def save_group_curves(results: dict[str, list[dict]], groups: dict[str, list[str]], metrics: Sequence[str],
                       path: str | Path, ylim: tuple[float, float] | None = None) -> Path:
     """Metrics along training, one panel per metric: for each group of runs (the seeds of one model) the mean
