@@ -8,7 +8,10 @@ run still training can be scored so far and again later with ``--reuse``): ``n``
 (fixed latents per run, seed 0), scored the way ``gmgan sweep`` scores one scale (FID, precision, recall,
 coverage and q in the evaluation classifier's features, d_intra / d, the Inception Score, class accuracy for
 class-conditional runs, component purity for mixtures). Writes OUT.json (every point, the command) and OUT.png
-(FID, recall and q against epochs: the mean over each label's runs with their standard deviation as a band).
+(``--metrics`` against epochs, by default FID, recall, q and component purity: the mean over each label's runs
+with their standard deviation as a band), and, per label, the best value each run reached over its scored
+checkpoints (``--best``, by default the lowest FID and the highest Inception Score: what papers/002's Table III
+reports), as mean ± sample std over the label's runs with the epochs where the runs reached it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import statistics
 import sys
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from gmgan.train import load_run_config
 from gmgan.viz import parse_groups, save_group_curves
 
 METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", "class_accuracy")
+LOWER_IS_BETTER = {"fid"}
 
 
 def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None,
@@ -63,6 +68,43 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
     return points
 
 
+def best_over_training(results: dict[str, list[dict]], groups: dict[str, list[str]],
+                       metrics: list[str]) -> dict[str, dict[str, dict]]:
+    """Per group and metric: each run's best point (lowest FID, highest anything else), and their mean ± std."""
+    table: dict[str, dict[str, dict]] = {}
+    for name, members in groups.items():
+        for metric in metrics:
+            pick = min if metric in LOWER_IS_BETTER else max
+            per_run = []
+            for run in members:
+                scored = [p for p in results.get(run, []) if metric in p]
+                if scored:
+                    b = pick(scored, key=lambda p, m=metric: p[m])
+                    per_run.append({"run": run, "value": b[metric], "step": b["step"], "epochs": b["epochs"]})
+            if per_run:
+                values = [r["value"] for r in per_run]
+                table.setdefault(name, {})[metric] = {
+                    "mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "runs": per_run}
+    return table
+
+
+def best_lines(table: dict[str, dict[str, dict]], metrics: list[str]) -> list[str]:
+    head = " | ".join(f"{'lowest' if m in LOWER_IS_BETTER else 'highest'} {m} (epochs)" for m in metrics)
+    lines = [f"| model | runs | {head} |", "|" + " --- |" * (len(metrics) + 2)]
+    for name, row in table.items():
+        cells = []
+        for m in metrics:
+            if m not in row:
+                cells.append("")
+                continue
+            r = row[m]
+            cells.append(f"{r['mean']:.3f} ± {r['std']:.3f} ({'/'.join(str(x['epochs']) for x in r['runs'])})")
+        n = max(len(r["runs"]) for r in row.values())
+        lines.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path)
@@ -75,7 +117,18 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="docs/results/convergence")
     parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has")
+    parser.add_argument("--metrics", default="fid,recall,q,mean_purity",
+                        help="comma-separated panels of OUT.png (default fid,recall,q,mean_purity; also precision, "
+                        "coverage, d_intra, d, is, class_accuracy)")
+    parser.add_argument("--best", default="fid,is", help="comma-separated metrics whose best value over training "
+                        "is tabulated per label (default fid,is: lowest FID, highest Inception Score)")
     args = parser.parse_args()
+    known_metrics = set(METRICS) | {"mean_purity"}
+    for option in ("metrics", "best"):
+        unknown = [m for m in getattr(args, option).split(",") if m not in known_metrics]
+        if unknown:
+            parser.error(f"--{option}: unknown metric {', '.join(unknown)}; choose from "
+                         f"{', '.join(sorted(known_metrics))}")
     opts = EvalOptions(n=args.n, pairs=args.pairs, real_baseline=False, data_dir=args.data_dir)
     out = Path(args.out)
     known: dict[str, list[dict]] = {}
@@ -89,10 +142,12 @@ def main() -> None:
     groups = parse_groups(args.label or [f"{run.name}={run}" for run in args.runs])
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/convergence_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    best = best_over_training(results, groups, args.best.split(","))
     out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "pairs": args.pairs,
-                                                    "groups": groups, "runs": results,
+                                                    "groups": groups, "runs": results, "best": best,
                                                     "extractors": list(extractors.values())}, indent=1) + "\n")
-    save_group_curves(results, groups, ("fid", "recall", "q", "mean_purity"), out.with_suffix(".png"))
+    save_group_curves(results, groups, args.metrics.split(","), out.with_suffix(".png"))
+    print("\n".join(["best over training:", *best_lines(best, args.best.split(","))]))
     print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 
