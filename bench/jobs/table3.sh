@@ -6,7 +6,8 @@
 # (--train-timeout), evaluates what it reached, and the same call continues from the latest checkpoints.
 #   bench/jobs/table3.sh train      # once per session until every run is at 27,000 steps (runs/i17/batch.json);
 #                                   # TRAIN_TIMEOUT=<seconds> caps this call (default 9000) to fit a session
-#   bench/jobs/table3.sh curves     # convergence curves (5,000 samples every 3,000 steps) -> docs/results/
+#   bench/jobs/table3.sh curves     # convergence curves (5,000 samples every 3,000 steps) and the best FID / IS
+#                                   # over training (the paper's Table III protocol) -> docs/results/
 #   bench/jobs/table3.sh table      # Table III over seeds (parameters, epochs, FID, KID, IS, ...) -> docs/results/table3
 #   bench/jobs/table3.sh train-size # then the size experiment (Section III-D): the responsibility model and the
 #                                   # GAN at half width (model.width=32), 3 seeds, 27,000 steps, same caps
@@ -25,7 +26,7 @@ train)
     --out runs/i17 --data-dir $D --steps 27000 --parallel 9 --eval-n 5000 --train-timeout "${TRAIN_TIMEOUT:-9000}" ;;
 curves)
   $PY bench/convergence_curve.py $RESP $DYN $GAN --every 3000 --n 5000 --data-dir $D --reuse \
-    --label "responsibility=${RESP// /,}" --label "GM-GAN dynamic=${DYN// /,}" --label "GAN=${GAN// /,}" --out docs/results/convergence-table3 ;;
+    --label "responsibility=${RESP// /,}" --label "GM-GAN dynamic=${DYN// /,}" --label "GAN=${GAN// /,}" --metrics fid,is,recall,q,mean_purity --out docs/results/convergence-table3 ;;
 table)
   $PY bench/seeds_table.py --group "$(group responsibility "$RESP")" --group "$(group "GM-GAN dynamic" "$DYN")" \
     --group "$(group GAN "$GAN")" --data-dir $D --out docs/results/table3 ;;
