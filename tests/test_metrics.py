@@ -189,3 +189,22 @@ def test_class_accuracy_ceiling_is_the_bayes_accuracy_of_the_prior():
     assert M.class_accuracy_ceiling(prior, torch.ones(2, 1, dtype=torch.bool)) == 1.0
     # AC-GAN's class code is exact
     assert M.class_accuracy_ceiling(ConditionalNormal(4, 3), torch.eye(3, dtype=torch.bool)) == 1.0
+
+
+def test_output_usage_finds_merged_components_and_its_mutual_information():
+    K = 4
+    comp = torch.arange(K).repeat_interleave(5)
+    apart = M.output_usage(comp, (comp + 1) % K, K)  # every component its own output (relabelled)
+    assert apart["outputs_used"] == 4 and apart["merged"] == [] and apart["agreement"] == 1.0
+    assert apart["mutual_information"] == pytest.approx(math.log(4))
+    # components 1 and 3 share output 0, component 0 and 2 keep their own: MI of 3 groups sized 1/4, 1/2, 1/4
+    merged = M.output_usage(comp, torch.tensor([2, 0, 1, 0])[comp], K)
+    assert merged["outputs_used"] == 3 and merged["merged"] == [[1, 3]]
+    assert merged["mutual_information"] == pytest.approx(1.5 * math.log(2))
+    # one stray sample: still one output per component by majority, agreement below 1
+    noisy = (comp + 1) % K
+    noisy[0] = 3
+    usage = M.output_usage(comp, noisy, K)
+    assert usage["merged"] == [] and usage["agreement"] == pytest.approx(19 / 20)
+    everything = M.output_usage(comp, torch.zeros_like(comp), K)
+    assert everything["merged"] == [[0, 1, 2, 3]] and everything["mutual_information"] == pytest.approx(0.0)

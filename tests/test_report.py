@@ -131,3 +131,11 @@ def test_report_shows_a_grouped_sweep_with_its_spread(tiny_report, tmp_path):
 
 def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_evaluation_of_a_responsibility_run_says_whether_c_tells_components_apart(tiny_report):
+    single, _ = tiny_report
+    protocol = json.loads((single.parent / "evaluation.json").read_text())["protocol"]
+    usage = protocol["posterior_outputs"]
+    assert 1 <= usage["outputs_used"] <= 10 and 0 < usage["agreement"] <= 1
+    assert all(len(group) > 1 for group in usage["merged"])

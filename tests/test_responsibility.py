@@ -199,6 +199,7 @@ def test_responsibility_run_end_to_end_cli(tmp_path):
     assert [int(r["component"]) for r in rows] == probs.argmax(1).tolist()
     summary = json.loads(out.with_suffix(".json").read_text())
     assert sum(summary["counts"]) == 360 and 0 < summary["purity"] <= 1
+    assert 1 <= summary["posterior_outputs"]["outputs_used"] <= 10  # whether C tells the components apart
     # images from a folder, as a user would give them
     from PIL import Image
 
@@ -261,3 +262,15 @@ def test_l_xz_reaches_the_prior_and_reaches_g_only_when_asked(to_generator):
     assert m.prior.mu.grad is not None and m.prior.mu.grad.abs().sum() > 0
     g_grad = sum(float(p.grad.abs().sum()) for p in m.G.parameters() if p.grad is not None)
     assert (g_grad > 0) == to_generator
+
+
+def test_output_usage_reports_a_c_that_merges_components():
+    m = _method("shared")
+    head = m.D.heads["responsibility"]
+    with torch.no_grad():  # a C that answers output 3 whatever the image: all components merged
+        for p in head.parameters():
+            p.zero_()
+        list(head.parameters())[-1][3] = 5.0
+    usage = m.output_usage(n_per_component=4)
+    assert usage["outputs_used"] == 1 and usage["merged"] == [list(range(10))]
+    assert usage["mutual_information"] == pytest.approx(0.0)

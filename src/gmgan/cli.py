@@ -420,6 +420,9 @@ def cmd_assign(args: argparse.Namespace) -> int:
     route = args.route
     if route == "auto":
         route = "responsibility" if hasattr(method, "responsibilities") else "fitted"
+    # does C tell the components apart at all? (on generated images, with the run's own D; no labels)
+    usage = (method.output_usage()  # type: ignore[operator]
+             if route == "responsibility" and hasattr(method, "output_usage") else None)
     if args.bn == "real" and (route == "responsibility" or method.has_encoder):
         from gmgan.cluster import reading_discriminator
 
@@ -456,9 +459,14 @@ def cmd_assign(args: argparse.Namespace) -> int:
         table.index_put_((hard, labels.cpu()), torch.ones_like(hard), accumulate=True)
         summary["component_by_class"] = table.tolist()
         summary["purity"] = float(table.max(1).values.sum() / len(names))
+    if usage is not None:
+        summary["posterior_outputs"] = usage
     atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
     print(f"{len(names)} images of {source} assigned by {route} to {resp.shape[1]} components: counts {counts}"
           + (f"; purity {summary['purity']:.3f}" if "purity" in summary else ""))
+    if usage is not None and usage["merged"]:
+        print(f"note: on generated images C uses {usage['outputs_used']} of its {resp.shape[1]} outputs; it does not "
+              f"tell apart components {usage['merged']}, so the components it leaves out get no images here")
     cols = "p0" if resp.shape[1] == 1 else f"p0..p{resp.shape[1] - 1}"
     print(f"written {out} (index, name, component, {cols}) and {out.with_suffix('.json')}")
     return 0

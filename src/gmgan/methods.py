@@ -378,6 +378,23 @@ class ResponsibilityGMGAN(GANMethod):
         return losses.align_outputs(self.prior.responsibilities(z), q)
 
     @torch.no_grad()
+    def output_usage(self, n_per_component: int = 200, seed: int = 0) -> dict[str, object]:
+        """Whether C tells the components apart on generated images (no real data, no labels):
+        :func:`gmgan.evaluate.metrics.output_usage` of C's argmax on ``n_per_component`` fakes per component.
+
+        The mutual information of Eq. 4 still rewards C when it merges two components into one output, it just
+        does not reach log K; once an output has no mass, its gradient vanishes and the merge is permanent.
+        The alignment gives a merged group's output to one of its components and the others outputs C does
+        not use, so those get no responsibility on real images and their fakes no weight in Eq. 6.
+        """
+        from gmgan.evaluate.metrics import output_usage
+
+        g = torch.Generator(device=self.prior.device).manual_seed(seed)
+        z, k = self.per_component_latents(n_per_component, g)
+        q = read_head(self.D, generate(self.G, z), "responsibility")
+        return output_usage(k, q.argmax(1), self.prior.K)
+
+    @torch.no_grad()
     def responsibilities(self, x: Tensor, batch_size: int = 500, D: nn.Module | None = None) -> Tensor:
         """C(x) = p(k | x) of images x, in eval mode and in chunks: (n, K), column k = component k.
 

@@ -258,6 +258,43 @@ def component_purity(components: Tensor, classes: Tensor, K: int, num_classes: i
     }
 
 
+def output_usage(components: Tensor, outputs: Tensor, K: int) -> dict[str, object]:
+    """How a classifier's outputs cover the components its inputs came from (no labels needed).
+
+    ``components`` (n,) the component each generated sample was drawn from, ``outputs`` (n,) the classifier's
+    chosen output for it (e.g. the argmax of papers/002's C, before any relabelling). Returns:
+
+    * ``outputs_used``: how many distinct outputs are chosen at all (K when C tells every component apart);
+    * ``merged``: groups of two or more components whose samples mostly get the same output, i.e. that C
+      does not tell apart (sorted lists, smallest component first);
+    * ``agreement``: the share of samples whose output is their component's majority output (1.0 when C
+      reads every component consistently, merged or not);
+    * ``mutual_information``: I(component; output) in nats, at most log K (reached only with no merges).
+
+    Example:
+        >>> comp = torch.tensor([0, 0, 1, 1, 2, 2])
+        >>> output_usage(comp, torch.tensor([2, 2, 2, 2, 0, 0]), 3)["merged"]
+        [[0, 1]]
+    """
+    n = components.numel()
+    table = torch.zeros(K, K, dtype=torch.float64)
+    table.index_put_((components.long().cpu(), outputs.long().cpu()), torch.ones(n, dtype=torch.float64),
+                     accumulate=True)
+    best, majority = table.max(dim=1)
+    present = table.sum(1) > 0
+    groups: dict[int, list[int]] = {}
+    for k in range(K):
+        if present[k]:
+            groups.setdefault(int(majority[k]), []).append(k)
+    joint = table / n
+    outer = joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)
+    nz = joint > 0
+    return {"outputs_used": int((table.sum(0) > 0).sum()),
+            "merged": sorted(g for g in groups.values() if len(g) > 1),
+            "agreement": float(best.sum() / n),
+            "mutual_information": float((joint[nz] * (joint[nz] / outer[nz]).log()).sum())}
+
+
 def requested_class_accuracy(components: Tensor, classes: Tensor, targets: Tensor) -> dict[str, object]:
     """How often a class-conditional generator makes what was asked: the share of samples whose predicted
     class is one its component targets (``targets`` (K, N) boolean, the run's component -> class map).

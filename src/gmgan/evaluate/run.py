@@ -237,6 +237,8 @@ class Evaluator:
             "prior_component_accuracy": self.prior_component_accuracy(),
             **({"prior_spread": M.prior_spread(self.method.prior)} if isinstance(self.method.prior, GaussianMixture)
                else {}),
+            **({"posterior_outputs": self.method.output_usage(seed=self.opts.seed)}  # type: ignore[operator]
+               if hasattr(self.method, "output_usage") else {}),
             "generated": {"n": o.n, "seed": o.seed, "scale": o.scale},
             "reference": {"dataset": self.reference.name, "n": len(self.reference),
                           "split": "test" if self.cfg.data.split == "train" else "train",
