@@ -36,13 +36,9 @@ def logged(run: Path, key: str) -> dict[int, float]:
 
 
 def curve(run: Path, every: int) -> list[dict]:
-    paths = ckpt.list_checkpoints(run)
     l_xz = logged(run, "L_xz")
     points = []
-    for path in paths:
-        step = ckpt.checkpoint_step(path)
-        if step % every and path != paths[-1]:
-            continue
+    for path in ckpt.list_checkpoints(run, every):
         cfg, method, step = load_trained(run, checkpoint=path)
         if not hasattr(method, "output_usage"):
             raise SystemExit(f"{run} is not a responsibility run (gmgan train --method responsibility).")

@@ -50,12 +50,8 @@ def spectrum(prior: GaussianMixture, n: int = 20_000) -> dict[str, float]:
 
 def curve(run: Path, n_train: int, every: int) -> list[dict[str, float]]:
     cfg = load_run_config(run)
-    paths = ckpt.list_checkpoints(run)
     points = []
-    for path in paths:
-        step = ckpt.checkpoint_step(path)
-        if step % every and path != paths[-1]:
-            continue  # --every: a coarser curve (the last checkpoint is always read)
+    for path in ckpt.list_checkpoints(run, every):  # --every: a coarser curve (the last checkpoint always read)
         _, method, step = load_trained(run, checkpoint=path)
         if not isinstance(method.prior, GaussianMixture):
             raise SystemExit(f"{run} samples {type(method.prior).__name__}, not a mixture: nothing to measure.")

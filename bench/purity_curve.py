@@ -40,10 +40,8 @@ def curve(run: Path, n_per_component: int, head: bool, data_dir: str | None,
     classifier = get_classifier(train, test, progress=False)
     done = {int(p["step"]): p for p in known or []}
     points = []
-    for path in ckpt.list_checkpoints(run):
+    for path in ckpt.list_checkpoints(run, every):  # --every: a coarser curve (the last checkpoint always scored)
         step = ckpt.checkpoint_step(path)
-        if step % every and path != ckpt.list_checkpoints(run)[-1]:
-            continue  # --every: a coarser curve (the last checkpoint is always scored)
         if step in done and (not head or "head_test_acc" in done[step]):
             points.append(done[step])  # scored by an earlier call (--reuse)
             continue

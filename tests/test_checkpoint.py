@@ -23,6 +23,13 @@ def test_roundtrip_and_pruning(tmp_path):
     assert state["step"] == 3 and state["note"] == 3
 
 
+def test_every_nth_checkpoint_and_always_the_newest(tmp_path):
+    for step in (1000, 2000, 3000, 4000, 4500):
+        ckpt.save_checkpoint(tmp_path, step, {"w": torch.zeros(1)}, {}, {}, keep=10)
+    assert [ckpt.checkpoint_step(p) for p in ckpt.list_checkpoints(tmp_path, every=2000)] == [2000, 4000, 4500]
+    assert len(ckpt.list_checkpoints(tmp_path)) == 5 and ckpt.list_checkpoints(tmp_path / "none", 2) == []
+
+
 def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_in_charge(tmp_path):
     _save(tmp_path, 1, 1)
     # what a process killed during save_checkpoint leaves behind: a partial temporary folder

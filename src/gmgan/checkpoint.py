@@ -152,12 +152,16 @@ def save_checkpoint(
     return final
 
 
-def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders, oldest first (temporary folders of interrupted writes are ignored)."""
+def list_checkpoints(run_dir: str | Path, every: int = 1) -> list[Path]:
+    """Complete checkpoint folders, oldest first (temporary folders of interrupted writes are ignored).
+
+    ``every``: only those whose step is a multiple of it, and always the newest (a coarser curve over training).
+    """
     ckpt_dir = Path(run_dir) / "checkpoints"
     if not ckpt_dir.is_dir():
         return []
-    return sorted(p for p in ckpt_dir.glob("step-*") if (p / "state.json").is_file())
+    paths = sorted(p for p in ckpt_dir.glob("step-*") if (p / "state.json").is_file())
+    return [p for p in paths if checkpoint_step(p) % every == 0 or p == paths[-1]]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
