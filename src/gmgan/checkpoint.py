@@ -157,6 +157,8 @@ def list_checkpoints(run_dir: str | Path, every: int = 1) -> list[Path]:
 
     ``every``: only those whose step is a multiple of it, and always the newest (a coarser curve over training).
     """
+    if every < 1:
+        raise ValueError(f"every must be a whole number of steps >= 1. Got {every}.")
     ckpt_dir = Path(run_dir) / "checkpoints"
     if not ckpt_dir.is_dir():
         return []
