@@ -12,6 +12,7 @@
 #   bench/jobs/table3.sh train-size # then the size experiment (Section III-D): the responsibility model and the
 #                                   # GAN at half width (model.width=32), 3 seeds, 27,000 steps, same caps
 #   bench/jobs/table3.sh table-size # its table beside the full-width rows -> docs/results/table3-size
+#   bench/jobs/table3.sh train-kl   # ours: the responsibility model with C trained by KL, 3 seeds, same caps
 # On a GPU the whole issue is one batch instead (bench/jobs/issue17.txt's header).
 set -e
 cd "$(dirname "$0")/../.."
@@ -33,11 +34,15 @@ table)
 train-size)
   $PY bench/run_batch.py bench/jobs/issue17.txt --only resp-half-s0,resp-half-s1,resp-half-s2,gan-half-s0,gan-half-s1,gan-half-s2 \
     --out runs/i17/size --data-dir $D --steps 27000 --parallel 6 --eval-n 5000 --train-timeout "${TRAIN_TIMEOUT:-9000}" ;;
+train-kl)
+  # ours: C trained with KL (with the paper's MI, C merged components; RESULTS, Table III section), same caps
+  $PY bench/run_batch.py bench/jobs/issue17.txt --only resp-kl-s0,resp-kl-s1,resp-kl-s2 \
+    --out runs/i17 --data-dir $D --steps 27000 --parallel 3 --eval-n 5000 --train-timeout "${TRAIN_TIMEOUT:-9000}" ;;
 table-size)
   S=runs/i17/size
   $PY bench/seeds_table.py --group "$(group "responsibility, full width" "$RESP")" \
     --group "responsibility, 1/2 width=$S/resp-half-s0,$S/resp-half-s1,$S/resp-half-s2" \
     --group "$(group "GAN, full width" "$GAN")" --group "GAN, 1/2 width=$S/gan-half-s0,$S/gan-half-s1,$S/gan-half-s2" \
     --data-dir $D --out docs/results/table3-size ;;
-*) echo "usage: $0 train | curves | table | train-size | table-size" >&2; exit 2 ;;
+*) echo "usage: $0 train | curves | table | train-size | table-size | train-kl" >&2; exit 2 ;;
 esac
