@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gmgan.errors import EvaluationError
+from gmgan.losses import mutual_information
 
 CHUNK = 1024
 
@@ -286,13 +287,11 @@ def output_usage(components: Tensor, outputs: Tensor, K: int) -> dict[str, objec
     for k in range(K):
         if present[k]:
             groups.setdefault(int(majority[k]), []).append(k)
-    joint = table / n
-    outer = joint.sum(1, keepdim=True) * joint.sum(0, keepdim=True)
-    nz = joint > 0
+    codes = [torch.nn.functional.one_hot(v.long().cpu(), K).double() for v in (components, outputs)]
     return {"outputs_used": int((table.sum(0) > 0).sum()),
             "merged": sorted(g for g in groups.values() if len(g) > 1),
             "agreement": float(best.sum() / n),
-            "mutual_information": float((joint[nz] * (joint[nz] / outer[nz]).log()).sum())}
+            "mutual_information": float(mutual_information(*codes))}
 
 
 def requested_class_accuracy(components: Tensor, classes: Tensor, targets: Tensor) -> dict[str, object]:
