@@ -12,6 +12,17 @@ class-conditional runs, component purity for mixtures). Writes OUT.json (every p
 with their standard deviation as a band), and, per label, the best value each run reached over its scored
 checkpoints (``--best``, by default the lowest FID and the highest Inception Score: what papers/002's Table III
 reports), as mean ± sample std over the label's runs with the epochs where the runs reached it.
+
+Curves recorded earlier can stand beside new ones without their run folders (which need not outlive the session
+that trained them): ``--include OLD.json`` adds OLD's labels with their points as recorded, and is refused when
+OLD was measured in another evaluation classifier than the new points (the weights' SHA-256 in each file's
+``extractors``), since FID and the rest are only comparable in one. ``--until STEP`` keeps the points up to STEP
+of every run, new and included (the plot, the best-over-training table and the scoring), so that models trained
+for different lengths are compared over the same length; ``--at STEP`` adds a table of every label's scores at
+that step (mean ± sample std over the runs that reached it):
+
+    python bench/convergence_curve.py runs/half-s0 runs/half-s1 --label "half=runs/half-s0,runs/half-s1" \
+        --include docs/results/convergence-table3.json --until 12000 --at 12000 --out docs/results/half
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ LOWER_IS_BETTER = {"fid"}
 
 
 def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None,
-          extractors: dict[str, dict] | None = None) -> list[dict]:
+          extractors: dict[str, dict] | None = None, until: int | None = None) -> list[dict]:
     done = {int(p["step"]): p for p in known or []}
     kept = ckpt.list_checkpoints(run)
     finished = bool(kept) and ckpt.checkpoint_step(kept[-1]) >= load_run_config(run).train.steps
@@ -44,6 +55,8 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
     points = []
     for path in kept:
         step = ckpt.checkpoint_step(path)
+        if until is not None and step > until:
+            break
         if step % every and not (finished and path == kept[-1]):
             continue
         if step in done:
@@ -89,6 +102,70 @@ def best_over_training(results: dict[str, list[dict]], groups: dict[str, list[st
     return table
 
 
+AT_METRICS = ("fid", "is", "precision", "recall", "coverage", "q", "d", "mean_purity")
+
+
+def until_step(results: dict[str, list[dict]], until: int | None) -> dict[str, list[dict]]:
+    """Every run's points up to step ``until`` (all of them when None)."""
+    if until is None:
+        return results
+    return {run: [p for p in points if p["step"] <= until] for run, points in results.items()}
+
+
+def include(paths: list[Path], groups: dict[str, list[str]], results: dict[str, list[dict]],
+            extractors: dict[str, dict]) -> tuple[dict[str, list[str]], dict[str, list[dict]], dict[str, dict]]:
+    """Add the labels and points of earlier OUT.json files to ``groups`` and ``results`` (returned as new dicts).
+
+    Refused (ValueError, naming the file and the fix) when a label or a run is already there, or when a file's
+    points were measured in another evaluation classifier than ``extractors`` (the new points' ones); with no new
+    points the first file's classifier becomes the one the rest must share.
+    """
+    groups, results, extractors = dict(groups), dict(results), dict(extractors)
+    for path in paths:
+        old = json.loads(path.read_text())
+        theirs = {e.get("weights_sha256", "toy"): e for e in old.get("extractors", [])}
+        if extractors and theirs and set(theirs) != set(extractors):
+            raise ValueError(f"{path} was scored in another evaluation classifier ({', '.join(sorted(theirs))}) "
+                             f"than the other points ({', '.join(sorted(extractors))}); its FID and the rest are "
+                             "not comparable with them. Score all runs in one classifier, or leave --include out.")
+        extractors.update(theirs)
+        for name, members in old["groups"].items():
+            if name in groups:
+                raise ValueError(f"label {name!r} of {path} is already given; rename one of them.")
+            clash = [m for m in members if m in results]
+            if clash:
+                raise ValueError(f"{path} holds points of {', '.join(clash)}, which are also given; "
+                                 "pass each run once.")
+            groups[name] = list(members)
+            results.update({m: old["runs"].get(m, []) for m in members})
+    return groups, results, extractors
+
+
+def values_at(results: dict[str, list[dict]], groups: dict[str, list[str]], step: int,
+              metrics: tuple[str, ...] = AT_METRICS) -> dict[str, dict[str, dict]]:
+    """Per group and metric: the mean ± sample std at ``step`` over the group's runs that have a point there."""
+    table: dict[str, dict[str, dict]] = {}
+    for name, members in groups.items():
+        rows = [p for run in members for p in results.get(run, []) if p["step"] == step]
+        for metric in metrics:
+            values = [p[metric] for p in rows if metric in p]
+            if values:
+                table.setdefault(name, {})[metric] = {
+                    "mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "n": len(values), "epochs": rows[0]["epochs"]}
+    return table
+
+
+def at_lines(table: dict[str, dict[str, dict]], step: int) -> list[str]:
+    metrics = [m for m in AT_METRICS if any(m in row for row in table.values())]
+    lines = [f"| at step {step} | runs | epochs | " + " | ".join(metrics) + " |", "|" + " --- |" * (len(metrics) + 3)]
+    for name, row in table.items():
+        first = next(iter(row.values()))
+        cells = [f"{row[m]['mean']:.3f} ± {row[m]['std']:.3f}" if m in row else "" for m in metrics]
+        lines.append(f"| {name} | {first['n']} | {first['epochs']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def best_lines(table: dict[str, dict[str, dict]], metrics: list[str]) -> list[str]:
     head = " | ".join(f"{'lowest' if m in LOWER_IS_BETTER else 'highest'} {m} (epochs)" for m in metrics)
     lines = [f"| model | runs | {head} |", "|" + " --- |" * (len(metrics) + 2)]
@@ -120,6 +197,11 @@ def main() -> None:
     parser.add_argument("--metrics", default="fid,recall,q,mean_purity",
                         help="comma-separated panels of OUT.png (default fid,recall,q,mean_purity; also precision, "
                         "coverage, d_intra, d, is, class_accuracy)")
+    parser.add_argument("--include", action="append", type=Path, default=[], metavar="JSON",
+                        help="an earlier OUT.json whose labels and points join the new ones as recorded "
+                        "(refused when scored in another evaluation classifier); repeatable")
+    parser.add_argument("--until", type=int, help="only points up to this step, for every run")
+    parser.add_argument("--at", type=int, help="also tabulate each label's scores at this step")
     parser.add_argument("--best", default="fid,is", help="comma-separated metrics whose best value over training "
                         "is tabulated per label (default fid,is: lowest FID, highest Inception Score)")
     args = parser.parse_args()
@@ -138,16 +220,29 @@ def main() -> None:
         if old.get("n") == args.n:
             known = old["runs"]
             extractors = {e.get("weights_sha256", "toy"): e for e in old.get("extractors", [])}
-    results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors) for run in args.runs}
+    missing = [str(p) for p in args.include if not p.is_file()]
+    if missing:
+        parser.error(f"--include: no file {', '.join(missing)}; give the JSON an earlier run of this script wrote")
+    results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors, args.until)
+               for run in args.runs}
     groups = parse_groups(args.label or [f"{run.name}={run}" for run in args.runs])
+    try:
+        groups, results, extractors = include(args.include, groups, results, extractors)
+    except ValueError as e:
+        parser.error(f"--include: {e}")
+    results = until_step(results, args.until)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python bench/convergence_curve.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     best = best_over_training(results, groups, args.best.split(","))
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "n": args.n, "pairs": args.pairs,
-                                                    "groups": groups, "runs": results, "best": best,
-                                                    "extractors": list(extractors.values())}, indent=1) + "\n")
+    record = {"command": command, "n": args.n, "pairs": args.pairs, "groups": groups, "runs": results, "best": best,
+              "extractors": list(extractors.values())}
+    if args.at is not None:
+        record["at"] = {"step": args.at, "table": values_at(results, groups, args.at)}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     save_group_curves(results, groups, args.metrics.split(","), out.with_suffix(".png"))
     print("\n".join(["best over training:", *best_lines(best, args.best.split(","))]))
+    if args.at is not None:
+        print("\n".join([f"at step {args.at}:", *at_lines(record["at"]["table"], args.at)]))
     print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 

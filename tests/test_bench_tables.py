@@ -36,3 +36,43 @@ def test_best_skips_runs_and_metrics_without_points():
     results = {"a0": [{"step": 1000, "epochs": 1.0, "fid": 9.0}], "a1": []}
     table = _cc.best_over_training(results, {"A": ["a0", "a1", "missing"]}, ["fid", "is"])
     assert list(table["A"]) == ["fid"] and len(table["A"]["fid"]["runs"]) == 1
+
+
+def _recorded(tmp_path, name, groups, runs, sha):
+    import json
+    path = tmp_path / name
+    path.write_text(json.dumps({"groups": groups, "runs": runs, "extractors": [{"weights_sha256": sha}]}))
+    return path
+
+
+def test_include_adds_recorded_labels_and_refuses_another_classifier_or_a_label_twice(tmp_path):
+    old = _recorded(tmp_path, "old.json", {"full": ["gone-s0", "gone-s1"]},
+                    {"gone-s0": _points((3000, 9.0, 7.0)), "gone-s1": _points((3000, 11.0, 6.0))}, "aaa")
+    new = {"half-s0": _points((3000, 20.0, 5.0))}
+    groups, results, ex = _cc.include([old], {"half": ["half-s0"]}, new, {"aaa": {"weights_sha256": "aaa"}})
+    assert list(groups) == ["half", "full"] and results["gone-s1"][0]["fid"] == 11.0 and "half-s0" in results
+    assert list(ex) == ["aaa"]
+    with pytest.raises(ValueError, match="another evaluation classifier"):
+        _cc.include([old], {"half": ["half-s0"]}, new, {"bbb": {"weights_sha256": "bbb"}})
+    with pytest.raises(ValueError, match="already given"):
+        _cc.include([old], {"full": ["half-s0"]}, new, {"aaa": {}})
+    # nothing new scored: the included file's classifier is the ruler the next file must share
+    other = _recorded(tmp_path, "other.json", {"x": ["x0"]}, {"x0": _points((3000, 1.0, 1.0))}, "ccc")
+    with pytest.raises(ValueError, match="another evaluation classifier"):
+        _cc.include([old, other], {}, {}, {})
+
+
+def test_until_and_values_at_compare_runs_over_the_same_length():
+    results = {"a0": _points((3000, 9.0, 5.0), (6000, 4.0, 6.0), (9000, 2.0, 9.0)),
+               "a1": _points((3000, 8.0, 7.0), (6000, 6.0, 6.5)),
+               "b0": _points((3000, 3.0, 2.0))}
+    cut = _cc.until_step(results, 6000)
+    assert [p["step"] for p in cut["a0"]] == [3000, 6000] and _cc.until_step(results, None) is results
+    best = _cc.best_over_training(cut, {"A": ["a0", "a1"]}, ["fid"])
+    assert [r["value"] for r in best["A"]["fid"]["runs"]] == [4.0, 6.0]  # a0's 2.0 at 9000 is past the cut
+    at = _cc.values_at(results, {"A": ["a0", "a1"], "B": ["b0"]}, 6000)
+    assert at["A"]["fid"]["mean"] == pytest.approx(5.0) and at["A"]["fid"]["n"] == 2
+    assert "B" not in at  # no run of B reached step 6000
+    lines = _cc.at_lines(at, 6000)
+    assert lines[0].startswith("| at step 6000 | runs | epochs | fid | is |")
+    assert "| A | 2 | 6.0 | 5.000 ± 1.414" in lines[2]

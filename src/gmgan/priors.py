@@ -287,9 +287,17 @@ class GaussianMixture(Prior):
 
     def _transform(self, eps: Tensor, k: Tensor) -> Tensor:
         """A_k eps + 0, batched: eps (n, d), k (n,) -> (n, d)."""
-        if self.covariance == "full":
-            return torch.einsum("nij,nj->ni", self.scale_param[k], eps)
-        return self.scale_param.exp()[k] * eps
+        if self.covariance != "full":
+            return self.scale_param.exp()[k] * eps
+        # one (n_k, d) x (d, d) product per component instead of a gathered (n, d, d) copy of the factors, which
+        # at n = 640, d = 100 (a responsibility step) is 25 MB forward and a scatter of as much backward: 25x
+        # slower on a CPU core
+        order = torch.argsort(k, stable=True)
+        counts = torch.bincount(k, minlength=self.K).tolist()
+        parts = [chunk @ self.scale_param[j].T for j, chunk in enumerate(eps[order].split(counts)) if len(chunk)]
+        if not parts:
+            return eps.clone()
+        return torch.cat(parts)[torch.argsort(order)]
 
     def sample(self, n, component=None, scale=1.0, generator=None):
         """Draw n latents: (z (n, d), k (n,)). ``component`` fixes k; ``scale`` multiplies Sigma_k."""
