@@ -18,11 +18,11 @@ that trained them): ``--include OLD.json`` adds OLD's labels with their points a
 OLD was measured in another evaluation classifier than the new points (the weights' SHA-256 in each file's
 ``extractors``), since FID and the rest are only comparable in one. ``--until STEP`` keeps the points up to STEP
 of every run, new and included (the plot, the best-over-training table and the scoring), so that models trained
-for different lengths are compared over the same length; ``--at STEP`` adds a table of every label's scores at
-that step (mean ± sample std over the runs that reached it):
+for different lengths are compared over the same length; ``--at STEP,...`` adds a table of every label's scores at
+each of those steps (mean ± sample std over the runs that reached it):
 
     python bench/convergence_curve.py runs/half-s0 runs/half-s1 --label "half=runs/half-s0,runs/half-s1" \
-        --include docs/results/convergence-table3.json --until 12000 --at 12000 --out docs/results/half
+        --include docs/results/convergence-table3.json --until 12000 --at 6000,12000 --out docs/results/half
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def main() -> None:
                         help="an earlier OUT.json whose labels and points join the new ones as recorded "
                         "(refused when scored in another evaluation classifier); repeatable")
     parser.add_argument("--until", type=int, help="only points up to this step, for every run")
-    parser.add_argument("--at", type=int, help="also tabulate each label's scores at this step")
+    parser.add_argument("--at", help="also tabulate each label's scores at these steps (comma-separated)")
     parser.add_argument("--best", default="fid,is", help="comma-separated metrics whose best value over training "
                         "is tabulated per label (default fid,is: lowest FID, highest Inception Score)")
     args = parser.parse_args()
@@ -236,13 +236,14 @@ def main() -> None:
     best = best_over_training(results, groups, args.best.split(","))
     record = {"command": command, "n": args.n, "pairs": args.pairs, "groups": groups, "runs": results, "best": best,
               "extractors": list(extractors.values())}
-    if args.at is not None:
-        record["at"] = {"step": args.at, "table": values_at(results, groups, args.at)}
+    at_steps = [int(step) for step in args.at.split(",")] if args.at else []
+    if at_steps:
+        record["at"] = {str(step): values_at(results, groups, step) for step in at_steps}
     out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     save_group_curves(results, groups, args.metrics.split(","), out.with_suffix(".png"))
     print("\n".join(["best over training:", *best_lines(best, args.best.split(","))]))
-    if args.at is not None:
-        print("\n".join([f"at step {args.at}:", *at_lines(record["at"]["table"], args.at)]))
+    for step in at_steps:
+        print("\n".join([f"at step {step}:", *at_lines(record["at"][str(step)], step)]))
     print(f"written {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 
