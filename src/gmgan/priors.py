@@ -290,8 +290,8 @@ class GaussianMixture(Prior):
         if self.covariance != "full":
             return self.scale_param.exp()[k] * eps
         # one (n_k, d) x (d, d) product per component instead of a gathered (n, d, d) copy of the factors, which
-        # at n = 640, d = 100 (a responsibility step) is 25 MB forward and a scatter of as much backward: 25x
-        # slower on a CPU core
+        # at n = 640, d = 100 (a responsibility step) is 25 MB forward and a scatter of as much backward: the
+        # draw alone ~25x slower on a CPU core, 3-7% of the whole step (bench/responsibility_step.py)
         order = torch.argsort(k, stable=True)
         counts = torch.bincount(k, minlength=self.K).tolist()
         parts = [chunk @ self.scale_param[j].T for j, chunk in enumerate(eps[order].split(counts)) if len(chunk)]
