@@ -81,6 +81,16 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
     return points
 
 
+def _mean_std(values: list[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (0 for a single value rather than an error)."""
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+
+
+def _extractors(record: dict) -> dict[str, dict]:
+    """The evaluation classifiers an OUT.json was scored in, keyed by their weights' SHA-256."""
+    return {e.get("weights_sha256", "toy"): e for e in record.get("extractors", [])}
+
+
 def best_over_training(results: dict[str, list[dict]], groups: dict[str, list[str]],
                        metrics: list[str]) -> dict[str, dict[str, dict]]:
     """Per group and metric: each run's best point (lowest FID, highest anything else), and their mean ± std."""
@@ -96,9 +106,7 @@ def best_over_training(results: dict[str, list[dict]], groups: dict[str, list[st
                     per_run.append({"run": run, "value": b[metric], "step": b["step"], "epochs": b["epochs"]})
             if per_run:
                 values = [r["value"] for r in per_run]
-                table.setdefault(name, {})[metric] = {
-                    "mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "runs": per_run}
+                table.setdefault(name, {})[metric] = {**_mean_std(values), "runs": per_run}
     return table
 
 
@@ -123,7 +131,7 @@ def include(paths: list[Path], groups: dict[str, list[str]], results: dict[str, 
     groups, results, extractors = dict(groups), dict(results), dict(extractors)
     for path in paths:
         old = json.loads(path.read_text())
-        theirs = {e.get("weights_sha256", "toy"): e for e in old.get("extractors", [])}
+        theirs = _extractors(old)
         if extractors and theirs and set(theirs) != set(extractors):
             raise ValueError(f"{path} was scored in another evaluation classifier ({', '.join(sorted(theirs))}) "
                              f"than the other points ({', '.join(sorted(extractors))}); its FID and the rest are "
@@ -150,9 +158,8 @@ def values_at(results: dict[str, list[dict]], groups: dict[str, list[str]], step
         for metric in metrics:
             values = [p[metric] for p in rows if metric in p]
             if values:
-                table.setdefault(name, {})[metric] = {
-                    "mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "n": len(values), "epochs": rows[0]["epochs"]}
+                table.setdefault(name, {})[metric] = {**_mean_std(values), "n": len(values),
+                                                      "epochs": rows[0]["epochs"]}
     return table
 
 
@@ -219,7 +226,7 @@ def main() -> None:
         old = json.loads(out.with_suffix(".json").read_text())
         if old.get("n") == args.n:
             known = old["runs"]
-            extractors = {e.get("weights_sha256", "toy"): e for e in old.get("extractors", [])}
+            extractors = _extractors(old)
     missing = [str(p) for p in args.include if not p.is_file()]
     if missing:
         parser.error(f"--include: no file {', '.join(missing)}; give the JSON an earlier run of this script wrote")
