@@ -230,10 +230,14 @@ def main() -> None:
     missing = [str(p) for p in args.include if not p.is_file()]
     if missing:
         parser.error(f"--include: no file {', '.join(missing)}; give the JSON an earlier run of this script wrote")
+    groups = parse_groups(args.label or [f"{run.name}={run}" for run in args.runs])
+    try:  # refuse a clash (or a classifier other than the reused points') before any scoring work
+        include(args.include, groups, {str(run): [] for run in args.runs}, extractors)
+    except ValueError as e:
+        parser.error(f"--include: {e}")
     results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors, args.until)
                for run in args.runs}
-    groups = parse_groups(args.label or [f"{run.name}={run}" for run in args.runs])
-    try:
+    try:  # again: the new points' classifier is known only now
         groups, results, extractors = include(args.include, groups, results, extractors)
     except ValueError as e:
         parser.error(f"--include: {e}")

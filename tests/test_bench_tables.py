@@ -62,6 +62,19 @@ def test_include_adds_recorded_labels_and_refuses_another_classifier_or_a_label_
         _cc.include([old, other], {}, {}, {})
 
 
+def test_a_clashing_include_is_refused_before_any_checkpoint_is_scored(tmp_path, monkeypatch, capsys):
+    old = _recorded(tmp_path, "old.json", {"half": ["gone-s0"]}, {"gone-s0": _points((3000, 9.0, 7.0))}, "aaa")
+    scored = []
+    monkeypatch.setattr(_cc, "curve", lambda run, *a, **k: scored.append(run) or [])
+    monkeypatch.setattr("sys.argv", ["convergence_curve.py", str(tmp_path / "half-s0"), "--label",
+                                     f"half={tmp_path / 'half-s0'}", "--include", str(old),
+                                     "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as e:
+        _cc.main()
+    assert e.value.code == 2 and scored == [] and "already given" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_until_and_values_at_compare_runs_over_the_same_length():
     results = {"a0": _points((3000, 9.0, 5.0), (6000, 4.0, 6.0), (9000, 2.0, 9.0)),
                "a1": _points((3000, 8.0, 7.0), (6000, 6.0, 6.5)),
