@@ -4,7 +4,8 @@
         --label "GAN=runs/gan-s0,runs/gan-s1" --out docs/results/convergence-mnist
 
 For every kept checkpoint whose step is a multiple of ``--every`` (and the last, once the run has finished; a
-run still training can be scored so far and again later with ``--reuse``): ``n`` samples at scale 1
+run still training can be scored so far and again later with ``--reuse``, which keeps every point OUT.json has,
+also those of checkpoints pruned or run folders gone since, and scores only the rest): ``n`` samples at scale 1
 (fixed latents per run, seed 0), scored the way ``gmgan sweep`` scores one scale (FID, precision, recall,
 coverage and q in the evaluation classifier's features, d_intra / d, the Inception Score, class accuracy for
 class-conditional runs, component purity for mixtures). Writes OUT.json (every point, the command) and OUT.png
@@ -48,11 +49,16 @@ LOWER_IS_BETTER = {"fid"}
 
 def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None,
           extractors: dict[str, dict] | None = None, until: int | None = None) -> list[dict]:
+    """The run's points: those ``known`` (recorded earlier, kept as they are, also where their checkpoint or the
+    whole run folder is gone since) and a new one for every other kept checkpoint on the ``every`` grid."""
     done = {int(p["step"]): p for p in known or []}
     kept = ckpt.list_checkpoints(run)
     finished = bool(kept) and ckpt.checkpoint_step(kept[-1]) >= load_run_config(run).train.steps
     ev: Evaluator | None = None
-    points = []
+    points = list(done.values())
+    gone = len(set(done) - {ckpt.checkpoint_step(path) for path in kept})
+    if gone:
+        print(f"{run}: {gone} recorded point(s) kept whose checkpoints are no longer there", flush=True)
     for path in kept:
         step = ckpt.checkpoint_step(path)
         if until is not None and step > until:
@@ -60,7 +66,6 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
         if step % every and not (finished and path == kept[-1]):
             continue
         if step in done:
-            points.append(done[step])
             continue
         if ev is None:
             ev = Evaluator(run, EvalOptions(**{**opts.__dict__, "step": step}), progress=False)
@@ -78,7 +83,7 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
             point["mean_purity"] = float(M.component_purity(k, classes, ev.method.prior.K, ev.num_classes)["mean"])
         print(run, {key: round(v, 4) if isinstance(v, float) else v for key, v in point.items()}, flush=True)
         points.append(point)
-    return points
+    return sorted(points, key=lambda p: int(p["step"]))
 
 
 def _mean_std(values: list[float]) -> dict[str, float]:
@@ -200,7 +205,8 @@ def main() -> None:
                         "this, and the last of a finished run (default 1000)")
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default="docs/results/convergence")
-    parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has")
+    parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has, also those "
+                        "whose checkpoints or run folders are gone since, and score only the new checkpoints")
     parser.add_argument("--metrics", default="fid,recall,q,mean_purity",
                         help="comma-separated panels of OUT.png (default fid,recall,q,mean_purity; also precision, "
                         "coverage, d_intra, d, is, class_accuracy)")
@@ -235,6 +241,10 @@ def main() -> None:
         include(args.include, groups, {str(run): [] for run in args.runs}, extractors)
     except ValueError as e:
         parser.error(f"--include: {e}")
+    absent = [str(run) for run in args.runs if not run.is_dir() and not known.get(str(run))]
+    if absent:
+        parser.error(f"no run folder {', '.join(absent)}, and no points recorded for it (--reuse keeps those of "
+                     f"{out.with_suffix('.json')}); check the path")
     results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors, args.until)
                for run in args.runs}
     try:  # again: the new points' classifier is known only now

@@ -89,3 +89,25 @@ def test_until_and_values_at_compare_runs_over_the_same_length():
     lines = _cc.at_lines(at, 6000)
     assert lines[0].startswith("| at step 6000 | runs | epochs | fid | is |")
     assert "| A | 2 | 6.0 | 5.000 ± 1.414" in lines[2]
+
+
+def test_reuse_keeps_recorded_points_whose_checkpoints_or_run_folder_are_gone(tmp_path, monkeypatch):
+    # a run retrained from scratch after its folder was lost: 3000 and 6000 were recorded, only 6000 and a
+    # pruned-then-rewritten 9000 are on disk; nothing may be rescored and nothing recorded may be dropped
+    run = tmp_path / "half-s0"
+    for step in (6000, 9000):
+        (run / "checkpoints" / f"step-{step:08d}").mkdir(parents=True)
+        (run / "checkpoints" / f"step-{step:08d}" / "state.json").write_text("{}")
+    monkeypatch.setattr(_cc, "load_run_config", lambda r: type("C", (), {"train": type("T", (), {"steps": 9000})})())
+    monkeypatch.setattr(_cc, "Evaluator", lambda *a, **k: pytest.fail("a recorded point was rescored"))
+    known = _points((3000, 9.0, 5.0), (6000, 4.0, 6.0), (9000, 2.0, 9.0))
+    points = _cc.curve(run, None, 3000, known)
+    assert [p["step"] for p in points] == [3000, 6000, 9000] and points[0]["fid"] == 9.0
+    assert [p["step"] for p in _cc.curve(tmp_path / "gone", None, 3000, known[:2])] == [3000, 6000]
+
+
+def test_a_run_without_folder_or_recorded_points_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["convergence_curve.py", str(tmp_path / "typo-s0"), "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as e:
+        _cc.main()
+    assert e.value.code == 2 and "no run folder" in capsys.readouterr().err
