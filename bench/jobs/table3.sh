@@ -11,6 +11,9 @@
 #   bench/jobs/table3.sh table      # Table III over seeds (parameters, epochs, FID, KID, IS, ...) -> docs/results/table3
 #   bench/jobs/table3.sh train-size # then the size experiment (Section III-D): the responsibility model and the
 #                                   # GAN at half width (model.width=32), 3 seeds, 27,000 steps, same caps
+#   SEED=N bench/jobs/table3.sh train-size-seed # one half-width responsibility seed alone, 2 threads, from scratch
+#                                   # or its latest checkpoint (~2 h to 27,000 steps: fits one session when the run
+#                                   # folders do not outlive it; curves-size --reuse keeps what earlier ones scored)
 #   bench/jobs/table3.sh table-size # its table beside the full-width rows -> docs/results/table3-size (needs the
 #                                   # full-width run folders of `train` too)
 #   bench/jobs/table3.sh curves-size # the half-width runs along training beside the full-width curves recorded in
@@ -38,6 +41,10 @@ table)
 train-size)
   $PY bench/run_batch.py bench/jobs/issue17.txt --only resp-half-s0,resp-half-s1,resp-half-s2,gan-half-s0,gan-half-s1,gan-half-s2 \
     --out runs/i17/size --data-dir $D --steps 27000 --parallel 6 --eval-n 5000 --train-timeout "${TRAIN_TIMEOUT:-9000}" ;;
+train-size-seed)
+  case "$SEED" in 0|1|2) ;; *) echo "train-size-seed needs SEED=0, 1 or 2, e.g. SEED=1 $0 train-size-seed" >&2; exit 2 ;; esac
+  OMP_NUM_THREADS=2 $PY bench/run_batch.py bench/jobs/issue17.txt --only "resp-half-s$SEED" \
+    --out runs/i17/size --data-dir $D --steps 27000 --parallel 1 --eval-n 5000 --train-timeout "${TRAIN_TIMEOUT:-9000}" ;;
 train-kl)
   # ours: C trained with KL (with the paper's MI, C merged components; RESULTS, Table III section), same caps
   $PY bench/run_batch.py bench/jobs/issue17.txt --only resp-kl-s0,resp-kl-s1,resp-kl-s2 \
@@ -56,5 +63,5 @@ curves-size)
     --include docs/results/convergence-table3.json --until "${UNTIL:-27000}" \
     --at "${AT:-3000,6000,9000,12000,15000,18000,21000,24000,27000}" --metrics fid,is,recall,q,mean_purity \
     --out docs/results/convergence-size ;;
-*) echo "usage: $0 train | curves | table | train-size | table-size | curves-size | train-kl" >&2; exit 2 ;;
+*) echo "usage: $0 train | curves | table | train-size | train-size-seed | table-size | curves-size | train-kl" >&2; exit 2 ;;
 esac
