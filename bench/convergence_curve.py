@@ -5,7 +5,9 @@
 
 For every kept checkpoint whose step is a multiple of ``--every`` (and the last, once the run has finished; a
 run still training can be scored so far and again later with ``--reuse``, which keeps every point OUT.json has,
-also those of checkpoints pruned or run folders gone since, and scores only the rest): ``n`` samples at scale 1
+also those of checkpoints pruned or run folders gone since, and scores only the rest; a run trained anew under
+the same name is told by its weights' SHA-256, recorded with each point, and scored afresh, or by ``--forget RUN``
+for points recorded without it): ``n`` samples at scale 1
 (fixed latents per run, seed 0), scored the way ``gmgan sweep`` scores one scale (FID, precision, recall,
 coverage and q in the evaluation classifier's features, d_intra / d, the Inception Score, class accuracy for
 class-conditional runs, component purity for mixtures). Writes OUT.json (every point, the command) and OUT.png
@@ -29,6 +31,7 @@ each of those steps (mean ± sample std over the runs that reached it):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import statistics
@@ -47,13 +50,25 @@ METRICS = ("fid", "precision", "recall", "coverage", "q", "d_intra", "d", "is", 
 LOWER_IS_BETTER = {"fid"}
 
 
+def weights_sha256(checkpoint: Path) -> str:
+    """What a point was scored from: the SHA-256 of its checkpoint's weights (a retrained run's differ)."""
+    return hashlib.sha256((checkpoint / "model.safetensors").read_bytes()).hexdigest()
+
+
 def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = None,
           extractors: dict[str, dict] | None = None, until: int | None = None) -> list[dict]:
     """The run's points: those ``known`` (recorded earlier, kept as they are, also where their checkpoint or the
-    whole run folder is gone since) and a new one for every other kept checkpoint on the ``every`` grid."""
+    whole run folder is gone since, unless a kept checkpoint shows the run was trained anew) and a new one for
+    every other kept checkpoint on the ``every`` grid."""
     done = {int(p["step"]): p for p in known or []}
     kept = ckpt.list_checkpoints(run)
     finished = bool(kept) and ckpt.checkpoint_step(kept[-1]) >= load_run_config(run).train.steps
+    retrained = [step for step, path in ((ckpt.checkpoint_step(path), path) for path in kept)
+                 if done.get(step, {}).get("weights_sha256", weights_sha256(path)) != weights_sha256(path)]
+    if retrained:  # the same name, another training: its recorded points belong to a run that is gone
+        print(f"{run}: the checkpoint at step {retrained[0]} is not the one its recorded point was scored from "
+              f"(retrained since?); its {len(done)} recorded points are dropped and it is scored anew", flush=True)
+        done = {}
     ev: Evaluator | None = None
     points = list(done.values())
     gone = len(set(done) - {ckpt.checkpoint_step(path) for path in kept})
@@ -75,7 +90,8 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
             ev.use_checkpoint(path)
         x, k = ev.samples(opts.n, 1.0, opts.seed)
         m = ev.score(x, k, full=False, seed=opts.seed)
-        point = {"step": step, "epochs": round(ev.cfg.train.epochs(step, len(ev.train)), 2)}
+        point = {"step": step, "epochs": round(ev.cfg.train.epochs(step, len(ev.train)), 2),
+                 "weights_sha256": weights_sha256(path)}
         point.update({key: m[key] if key != "class_accuracy" else m[key]["accuracy"]
                       for key in METRICS if m.get(key) is not None})
         if ev.method.prior.K > 1 and ev.num_classes > 1:
@@ -207,6 +223,9 @@ def main() -> None:
     parser.add_argument("--out", default="docs/results/convergence")
     parser.add_argument("--reuse", action="store_true", help="keep the points OUT.json already has, also those "
                         "whose checkpoints or run folders are gone since, and score only the new checkpoints")
+    parser.add_argument("--forget", action="append", type=Path, default=[], metavar="RUN",
+                        help="with --reuse: drop RUN's recorded points and score it anew (a run trained again "
+                        "under the same name, whose old points carry no weights fingerprint); repeatable")
     parser.add_argument("--metrics", default="fid,recall,q,mean_purity",
                         help="comma-separated panels of OUT.png (default fid,recall,q,mean_purity; also precision, "
                         "coverage, d_intra, d, is, class_accuracy)")
@@ -231,8 +250,11 @@ def main() -> None:
     if args.reuse and out.with_suffix(".json").is_file():
         old = json.loads(out.with_suffix(".json").read_text())
         if old.get("n") == args.n:
-            known = old["runs"]
+            known = {run: points for run, points in old["runs"].items() if Path(run) not in args.forget}
             extractors = _extractors(old)
+    stray = [str(run) for run in args.forget if run not in args.runs]
+    if stray:
+        parser.error(f"--forget {', '.join(stray)}: not among the runs given; pass the run to score anew as well")
     missing = [str(p) for p in args.include if not p.is_file()]
     if missing:
         parser.error(f"--include: no file {', '.join(missing)}; give the JSON an earlier run of this script wrote")

@@ -98,6 +98,7 @@ def test_reuse_keeps_recorded_points_whose_checkpoints_or_run_folder_are_gone(tm
     for step in (6000, 9000):
         (run / "checkpoints" / f"step-{step:08d}").mkdir(parents=True)
         (run / "checkpoints" / f"step-{step:08d}" / "state.json").write_text("{}")
+        (run / "checkpoints" / f"step-{step:08d}" / "model.safetensors").write_bytes(b"weights %d" % step)
     monkeypatch.setattr(_cc, "load_run_config", lambda r: type("C", (), {"train": type("T", (), {"steps": 9000})})())
     monkeypatch.setattr(_cc, "Evaluator", lambda *a, **k: pytest.fail("a recorded point was rescored"))
     known = _points((3000, 9.0, 5.0), (6000, 4.0, 6.0), (9000, 2.0, 9.0))
@@ -111,3 +112,46 @@ def test_a_run_without_folder_or_recorded_points_is_refused(tmp_path, monkeypatc
     with pytest.raises(SystemExit) as e:
         _cc.main()
     assert e.value.code == 2 and "no run folder" in capsys.readouterr().err
+
+
+class _Rescored(Exception):
+    pass
+
+
+def test_reuse_drops_the_points_of_a_run_that_was_trained_anew(tmp_path, monkeypatch, capsys):
+    # same folder name, another training (other threads, other code): its points must not join the old ones
+    run = tmp_path / "half-s0"
+    (run / "checkpoints" / "step-00003000").mkdir(parents=True)
+    (run / "checkpoints" / "step-00003000" / "state.json").write_text("{}")
+    (run / "checkpoints" / "step-00003000" / "model.safetensors").write_bytes(b"new weights")
+    monkeypatch.setattr(_cc, "load_run_config", lambda r: type("C", (), {"train": type("T", (), {"steps": 9000})})())
+    same = {"weights_sha256": _cc.weights_sha256(run / "checkpoints" / "step-00003000")}
+    kept = [{**p, **same} for p in _points((3000, 9.0, 5.0))] + _points((6000, 4.0, 6.0))
+    assert [p["step"] for p in _cc.curve(run, None, 3000, kept)] == [3000, 6000]
+    monkeypatch.setattr(_cc, "EvalOptions", lambda **k: k)
+    monkeypatch.setattr(_cc, "Evaluator", lambda *a, **k: (_ for _ in ()).throw(_Rescored()))
+    old = [{**p, "weights_sha256": "0" * 64} for p in _points((3000, 9.0, 5.0))] + _points((6000, 4.0, 6.0))
+    with pytest.raises(_Rescored):
+        _cc.curve(run, type("O", (), {})(), 3000, old)
+    assert "2 recorded points are dropped" in capsys.readouterr().out
+
+
+def test_forget_scores_a_retrained_run_anew_and_keeps_the_others(tmp_path, monkeypatch):
+    import json
+    out = tmp_path / "curve"
+    old = {"n": 5000, "groups": {}, "extractors": [],
+           "runs": {str(tmp_path / "a"): _points((3000, 9.0, 5.0)), str(tmp_path / "b"): _points((3000, 7.0, 6.0))}}
+    out.with_suffix(".json").write_text(json.dumps(old))
+    (tmp_path / "a").mkdir()
+    given = {}
+    monkeypatch.setattr(_cc, "curve", lambda run, opts, every, known, *a: given.setdefault(str(run), known) or [])
+    monkeypatch.setattr(_cc, "save_group_curves", lambda *a: None)
+    monkeypatch.setattr("sys.argv", ["convergence_curve.py", str(tmp_path / "a"), str(tmp_path / "b"), "--reuse",
+                                     "--forget", str(tmp_path / "a"), "--out", str(out)])
+    _cc.main()
+    assert given[str(tmp_path / "a")] is None and given[str(tmp_path / "b")][0]["fid"] == 7.0
+    monkeypatch.setattr("sys.argv", ["convergence_curve.py", str(tmp_path / "b"), "--reuse", "--forget",
+                                     str(tmp_path / "c"), "--out", str(out)])
+    with pytest.raises(SystemExit) as e:
+        _cc.main()
+    assert e.value.code == 2

@@ -18,7 +18,8 @@
 #                                   # full-width run folders of `train` too)
 #   bench/jobs/table3.sh curves-size # the half-width runs along training beside the full-width curves recorded in
 #                                   # docs/results/convergence-table3.json (no full-width folders needed), up to
-#                                   # UNTIL (default 27000), with tables at AT (default 3000,6000,...,27000)
+#                                   # UNTIL (default 27000), with tables at AT (default 3000,6000,...,27000);
+#                                   # FORGET="runs/i17/size/resp-half-s1" for a seed retrained by train-size-seed
 #   bench/jobs/table3.sh train-kl   # ours: the responsibility model with C trained by KL, 3 seeds, same caps
 # On a GPU the whole issue is one batch instead (bench/jobs/issue17.txt's header).
 set -e
@@ -56,9 +57,10 @@ table-size)
     --group "$(group "GAN, full width" "$GAN")" --group "GAN, 1/2 width=$S/gan-half-s0,$S/gan-half-s1,$S/gan-half-s2" \
     --data-dir $D --out docs/results/table3-size ;;
 curves-size)
+  F=(); for r in $FORGET; do F+=(--forget "$r"); done   # FORGET="RUN ...": runs trained anew, scored afresh
   HALF_R="runs/i17/size/resp-half-s0 runs/i17/size/resp-half-s1 runs/i17/size/resp-half-s2"
   HALF_G="runs/i17/size/gan-half-s0 runs/i17/size/gan-half-s1 runs/i17/size/gan-half-s2"
-  $PY bench/convergence_curve.py $HALF_R $HALF_G --every 3000 --n 5000 --data-dir $D --reuse \
+  $PY bench/convergence_curve.py $HALF_R $HALF_G --every 3000 --n 5000 --data-dir $D --reuse "${F[@]}" \
     --label "$(group "responsibility, 1/2 width" "$HALF_R")" --label "$(group "GAN, 1/2 width" "$HALF_G")" \
     --include docs/results/convergence-table3.json --until "${UNTIL:-27000}" \
     --at "${AT:-3000,6000,9000,12000,15000,18000,21000,24000,27000}" --metrics fid,is,recall,q,mean_purity \
