@@ -97,7 +97,8 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
         if ev.method.prior.K > 1 and ev.num_classes > 1:
             classes = ev.classifier.extract(x)[1].argmax(1)
             point["mean_purity"] = float(M.component_purity(k, classes, ev.method.prior.K, ev.num_classes)["mean"])
-        print(run, {key: round(v, 4) if isinstance(v, float) else v for key, v in point.items()}, flush=True)
+        print(run, {key: round(v, 4) if isinstance(v, float) else v for key, v in point.items()
+                    if key != "weights_sha256"}, flush=True)
         points.append(point)
     return sorted(points, key=lambda p: int(p["step"]))
 
