@@ -20,6 +20,19 @@ def test_group_curves_average_each_group_and_skip_missing_metrics(tmp_path):
         assert im.size[0] == two_panels
 
 
+def test_group_curves_continue_a_longer_run_on_its_own_past_the_shortest(tmp_path, monkeypatch):
+    import gmgan.viz as viz
+    figs = []
+    monkeypatch.setattr(viz, "_save", lambda fig, path, dpi: figs.append(fig) or path)
+    results = {"s0": [{"epochs": e, "fid": 60.0 + e} for e in (1, 2, 3, 4)],
+               "s1": [{"epochs": e, "fid": 40.0 + e} for e in (1, 2)]}
+    save_group_curves(results, {"A": ["s0", "s1"]}, ("fid",), tmp_path / "c.png")
+    mean, extension = figs[0].axes[0].get_lines()
+    assert list(mean.get_ydata()) == [51.0, 52.0]  # the mean only where both runs have a point
+    assert list(extension.get_xdata()) == [2, 3, 4] and list(extension.get_ydata()) == [62.0, 63.0, 64.0]
+    assert extension.get_linestyle() == "--" and "1 of 2 runs past 2 epochs" in extension.get_label()
+
+
 def test_quality_diversity_draws_bands_from_the_summary(tmp_path):
     rows = [{"model": m, "run": f"{m}{s}", "scale": sc, "q": 0.3 - 0.05 * sc + 0.01 * s, "d": 0.8 + 0.05 * sc,
              "is": 7.0 + s} for m in ("GAN", "GM") for s in (0, 1) for sc in (0.5, 1.0)]

@@ -170,8 +170,9 @@ def save_group_curves(results: dict[str, list[dict]], groups: dict[str, list[str
     """Metrics along training, one panel per metric: for each group of runs (the seeds of one model) the mean
     over its runs against epochs, with their sample standard deviation as a band.
 
-    ``results``: run -> points (dicts with ``epochs`` and the metrics); a group's curve stops at its shortest
-    run; groups without the metric are left out of that panel, and a metric no run has gets no panel.
+    ``results``: run -> points (dicts with ``epochs`` and the metrics); a group's mean and band stop at its
+    shortest run, and each run that goes further continues on its own as a dashed line; groups without the metric
+    are left out of that panel, and a metric no run has gets no panel.
     """
     plt = _plt()
     metrics = [m for m in metrics if any(m in p for points in results.values() for p in points)] or list(metrics)[:1]
@@ -188,6 +189,11 @@ def save_group_curves(results: dict[str, list[dict]], groups: dict[str, list[str
             std = values.std(0, ddof=1) if len(values) > 1 else np.zeros(n)
             ax.plot(epochs, mean, marker="o", ms=3, color=f"C{i}", label=f"{name} ({len(values)} runs)")
             ax.fill_between(epochs, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+            longer = [s for s in series if len(s) > n]  # each run past the shortest, on its own: not a mean
+            note = f"{name}: {len(longer)} of {len(values)} runs past {epochs[-1]:g} epochs"
+            for j, s in enumerate(longer):
+                ax.plot([p["epochs"] for p in s[n - 1:]], [p[metric] for p in s[n - 1:]], ls="--", lw=1,
+                        marker=".", ms=3, color=f"C{i}", label=None if j else note)
         ax.set_xlabel("epochs")
         ax.set_ylabel(metric.replace("_", " "))
         if ylim:
