@@ -268,6 +268,13 @@ def main() -> None:
     if absent:
         parser.error(f"no run folder {', '.join(absent)}, and no points recorded for it (--reuse keeps those of "
                      f"{out.with_suffix('.json')}); check the path")
+    unverified = [str(run) for run in args.runs if run not in args.forget
+                  and {int(p["step"]) for p in known.get(str(run), []) if "weights_sha256" not in p}
+                  & {ckpt.checkpoint_step(path) for path in ckpt.list_checkpoints(run)}]
+    if unverified:  # points recorded before fingerprints, and checkpoints at their steps again: the same training?
+        parser.error(f"{', '.join(unverified)}: points recorded without a weights fingerprint, and the folder has "
+                     "checkpoints at their steps again, so whether it is the same training cannot be told; "
+                     "pass --forget RUN to score it anew (the same scores if it is the same training)")
     results = {str(run): curve(run, opts, args.every, known.get(str(run)), extractors, args.until)
                for run in args.runs}
     try:  # again: the new points' classifier is known only now

@@ -155,3 +155,19 @@ def test_forget_scores_a_retrained_run_anew_and_keeps_the_others(tmp_path, monke
     with pytest.raises(SystemExit) as e:
         _cc.main()
     assert e.value.code == 2
+
+
+def test_unfingerprinted_points_and_checkpoints_at_their_steps_again_are_refused(tmp_path, monkeypatch, capsys):
+    import json
+    out = tmp_path / "curve"
+    run = tmp_path / "half-s1"
+    (run / "checkpoints" / "step-00003000").mkdir(parents=True)
+    (run / "checkpoints" / "step-00003000" / "state.json").write_text("{}")
+    old = {"n": 5000, "groups": {}, "extractors": [], "runs": {str(run): _points((3000, 9.0, 5.0), (9000, 7.0, 6.0))}}
+    out.with_suffix(".json").write_text(json.dumps(old))
+    monkeypatch.setattr(_cc, "curve", lambda *a, **k: pytest.fail("scored before the refusal"))
+    monkeypatch.setattr("sys.argv", ["convergence_curve.py", str(run), "--reuse", "--out", str(out)])
+    with pytest.raises(SystemExit) as e:
+        _cc.main()
+    assert e.value.code == 2 and "--forget" in capsys.readouterr().err
+    assert json.loads(out.with_suffix(".json").read_text()) == old  # the recorded points are untouched
