@@ -63,19 +63,19 @@ def curve(run: Path, opts: EvalOptions, every: int, known: list[dict] | None = N
     done = {int(p["step"]): p for p in known or []}
     kept = ckpt.list_checkpoints(run)
     finished = bool(kept) and ckpt.checkpoint_step(kept[-1]) >= load_run_config(run).train.steps
-    retrained = [step for step, path in ((ckpt.checkpoint_step(path), path) for path in kept)
-                 if done.get(step, {}).get("weights_sha256", weights_sha256(path)) != weights_sha256(path)]
+    on_disk = {ckpt.checkpoint_step(path): path for path in kept}
+    retrained = [step for step, p in done.items() if step in on_disk
+                 and p.get("weights_sha256", "") not in ("", weights_sha256(on_disk[step]))]
     if retrained:  # the same name, another training: its recorded points belong to a run that is gone
         print(f"{run}: the checkpoint at step {retrained[0]} is not the one its recorded point was scored from "
               f"(retrained since?); its {len(done)} recorded points are dropped and it is scored anew", flush=True)
         done = {}
     ev: Evaluator | None = None
     points = list(done.values())
-    gone = len(set(done) - {ckpt.checkpoint_step(path) for path in kept})
+    gone = len(set(done) - set(on_disk))
     if gone:
         print(f"{run}: {gone} recorded point(s) kept whose checkpoints are no longer there", flush=True)
-    for path in kept:
-        step = ckpt.checkpoint_step(path)
+    for step, path in on_disk.items():
         if until is not None and step > until:
             break
         if step % every and not (finished and path == kept[-1]):
