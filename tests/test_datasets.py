@@ -97,9 +97,15 @@ def test_image_folders_flat_and_by_class_with_mixed_sizes_and_a_cache(tmp_path, 
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="holds no images"):
         load_dataset("folder", tmp_path / "empty", "train")
-    (flat / "bad.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(DataError, match="not a readable image"):
-        load_dataset("folder", flat, "train", image_size=8)
+    (flat / "bad.png").write_bytes(b"\x89PNG not really")  # a corrupt file among good ones: skipped and counted
+    data = load_dataset("folder", flat, "all", image_size=8)
+    assert len(data) == 3 and data.names == ["0.jpg", "1.jpg", "2.jpg"]
+    for i in range(3):
+        (flat / f"{i}.jpg").write_bytes(b"nope")  # nothing readable at all: one clear error, no cache entry
+    before = set((tmp_path / "cache" / "images").iterdir())
+    with pytest.raises(DataError, match="none of the .* could be read"):
+        load_dataset("folder", flat, "all", image_size=8)
+    assert set((tmp_path / "cache" / "images").iterdir()) == before
 
 
 CRAFTED = b"cos\nsystem\n(S'touch PWNED'\ntR."  # pickle protocol 0: os.system('touch PWNED')

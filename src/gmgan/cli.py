@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gmgan.config import PRESETS, RunConfig, load_yaml, make_config, parse_assignment, upgrade_saved
+from gmgan.config import PRESETS, RunConfig, data_from_dir, load_yaml, make_config, parse_assignment, upgrade_saved
 from gmgan.errors import GmganError, TrainingInterrupted
 
 ROUTE_CHOICES = ("classifier", "mixture", "responsibility", "head", "kmeans", "gmm", "pca-kmeans", "pca-gmm")
@@ -46,6 +46,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The options the user typed, as a nested config update (unset flags are None and ignored)."""
     flat = {
         "method": args.method,
+        "data.name": args.dataset,
         "data.data_dir": args.data_dir,
         "train.steps": args.steps,
         "train.seed": args.seed,
@@ -80,8 +81,10 @@ def _merge_dicts(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def build_train_config(args: argparse.Namespace) -> RunConfig:
-    """Defaults <- preset <- --config YAML <- flags <- --set; on --resume the saved config is the base."""
+def build_train_config(args: argparse.Namespace, notes: list[str] | None = None) -> RunConfig:
+    """Defaults <- preset <- --config YAML <- flags <- --set; on --resume the saved config is the base. What
+    --data-dir holds fills in the dataset (and a folder's size and channels); a line per choice goes to
+    ``notes``."""
     updates = []
     preset = args.preset
     if args.resume and args.out and (Path(args.out) / "config.yaml").is_file():
@@ -94,6 +97,9 @@ def build_train_config(args: argparse.Namespace) -> RunConfig:
     merged: dict[str, Any] = {}
     for u in updates:
         merged = _merge_dicts(merged, u)
+    merged, lines = data_from_dir(merged, preset)
+    if notes is not None:
+        notes += lines
     return make_config(preset, merged)
 
 
@@ -104,8 +110,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--steps", type=int, help="generator updates in all (may be raised when resuming)")
     p.add_argument("--seed", type=int, help="seed of every random draw (same seed, same numbers on CPU)")
-    p.add_argument("--data-dir", metavar="DIR", help="dataset folder: MNIST / Fashion-MNIST IDX files, the unpacked "
-                   "CIFAR or STL-10 archive, or a folder of images (--set data.name=folder)")
+    p.add_argument("--data-dir", metavar="DIR", help="the data: MNIST-format IDX files, the unpacked CIFAR or STL-10 "
+                   "archive, or a folder of images (flat: no labels; one subfolder per class: labelled). What it "
+                   "holds is read from its files; a folder also sets the image size and channels")
+    p.add_argument("--dataset", metavar="NAME", help="which dataset --data-dir holds where its files cannot tell "
+                   "(mnist or fashion-mnist for IDX files); without --data-dir: digits (the default) or a toy grid")
     p.add_argument("--method", choices=["gan", "gmgan", "acgan", "responsibility"],
                    help="gan: N(0, I) prior; gmgan: Gaussian mixture; acgan: AC-GAN (supervised baseline); "
                         "responsibility: learned mixture + posterior consistency module (responsibility.* options: "
@@ -145,8 +154,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if not args.out:
         raise GmganError("gmgan train needs --out RUN_DIR, the folder the run is written to.")
-    cfg = build_train_config(args)
+    notes: list[str] = []
+    cfg = build_train_config(args, notes)
     trainer = Trainer(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    if trainer.ctx.is_main and not args.resume:
+        for line in notes:
+            print(line, flush=True)
     start, steps = trainer.start_step, trainer.cfg.train.steps
     if args.resume and trainer.ctx.is_main:
         if start >= steps:

@@ -205,6 +205,58 @@ PRESETS["fashion-mnist"] = {**PRESETS["mnist"], "data": {"name": "fashion-mnist"
 # Nothing in it is specific to MNIST: the same settings serve any 28x28 grayscale set (set data.name).
 PRESETS["mnist-cluster"] = {**PRESETS["mnist"], "info": {"weight": 1.0}}
 
+# What each dataset name reads, for the message when a preset or data.name disagrees with --data-dir
+DATA_READS = {
+    "mnist": "MNIST-format IDX files", "fashion-mnist": "MNIST-format IDX files",
+    "cifar10": "the CIFAR-10 python batches", "cifar100": "the CIFAR-100 python batches",
+    "stl10": "the STL-10 binaries", "folder": "a folder of images",
+    "digits": "scikit-learn's digits (shipped with scikit-learn; it reads no folder)",
+    "toy-grid3": "generated 2-D points (no folder)", "toy-grid5": "generated 2-D points (no folder)",
+}
+
+
+def data_from_dir(update: dict[str, Any], preset: str | None) -> tuple[dict[str, Any], list[str]]:
+    """Fill in what ``--data-dir`` says about the data: ``data.name`` from its files, and for a folder of images
+    ``data.channels`` and ``data.image_size`` (:func:`gmgan.datasets.default_image_size`) unless set. Returns
+    the completed update and a line per choice made, for the user. A preset or ``data.name`` that names other
+    data than the folder holds is refused, naming both: the folder is never silently replaced.
+    """
+    data = update.get("data") if isinstance(update.get("data"), dict) else {}
+    data_dir = data.get("data_dir") if data else None
+    if not data_dir:
+        return update, []
+    from gmgan.datasets import default_image_size, detect
+
+    source = detect(data_dir)
+    explicit = data.get("name")
+    preset_name = PRESETS[preset]["data"]["name"] if preset in PRESETS else None
+    chosen = explicit or preset_name
+    if chosen is not None and chosen not in source.names:
+        reads = DATA_READS.get(chosen, repr(chosen))
+        if explicit:
+            fix = (f"Leave out data.name / --dataset (gmgan reads it from the folder: {source.name}), or pass "
+                   f"--data-dir with {reads}.")
+            who = f"--dataset {chosen}"
+        else:
+            fix = (f"Leave out --preset {preset} (the folder's own settings are then used), or pass --data-dir with "
+                   f"{reads}.")
+            who = f"--preset {preset}"
+        raise ConfigError(f"{who} trains on {reads}, but --data-dir {data_dir} holds {source.describe()}. {fix}")
+    filled: dict[str, Any] = {"name": chosen or source.name}
+    notes = []
+    if source.kind == "folder":
+        channels = data.get("channels") or source.channels
+        size, why = (data["image_size"], "data.image_size") if data.get("image_size") else \
+            default_image_size(source.native_size or 64, IMAGE_SIZES)
+        filled.update({"channels": channels, "image_size": size})
+        notes.append(f"data: {data_dir} holds {source.describe()}; training at {size} px ({why}), "
+                     f"{channels} channel{'s' if channels != 1 else ''} (set data.image_size / data.channels to "
+                     "change)")
+    elif not explicit and not preset_name:
+        notes.append(f"data: {data_dir} holds {source.describe()} (data.name {source.name})")
+    return {**update, "data": {**data, **filled}}, notes
+
+
 # Optimiser settings that come with a loss, applied after the preset and before the user's own settings:
 # WGAN-GP's critic needs several updates per generator update and a short Adam memory (Gulrajani et al. 2017,
 # their MNIST code: 5 critic steps, lr 1e-4, betas 0.5 / 0.9; every WGAN-GP run in docs/RESULTS.md used these).

@@ -25,6 +25,9 @@ from torch import Tensor
 from gmgan import datasets as ds
 from gmgan.datasets import IMAGE_SUFFIXES, to_model_range
 from gmgan.errors import DataError
+from gmgan.nets import IMAGE_SIZES
+
+FOLDER_SPLITS = ("train", "test", "all")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Dataset:
     num_classes: int | None = None
     grid: ToyGrid | None = None  # the true distribution of a toy dataset
     class_names: list[str] | None = None  # label index -> the dataset's own label (differs after a class subset)
+    names: list[str] | None = None  # each sample's file, relative to the data folder (image folders); else None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -114,10 +118,11 @@ class LazyImages(Dataset):
     """
 
     def __init__(self, name: str, images: np.ndarray, y: Tensor | None, num_classes: int | None,
-                 class_names: list[str] | None, size: int | None, channels: int | None) -> None:
+                 class_names: list[str] | None, size: int | None, channels: int | None,
+                 names: list[str] | None = None) -> None:
         self.images, self.size, self.channels = images, size, channels
         self._x: Tensor | None = None
-        super().__init__(name, None, y, num_classes, None, class_names)  # type: ignore[arg-type]
+        super().__init__(name, None, y, num_classes, None, class_names, names)  # type: ignore[arg-type]
 
     @property
     def x(self) -> Tensor:
@@ -285,6 +290,7 @@ def _load_real(name: str, data_dir: str | Path | None, split: str, image_size: i
     """CIFAR-10/100, STL-10 and image folders (gmgan.datasets), as float images in [-1, 1]."""
 
     names: list[str] | None = None
+    files: list[str] | None = None
     labels: np.ndarray | None
     if name in ("cifar10", "cifar100"):
         if split not in ("train", "test"):
@@ -294,21 +300,29 @@ def _load_real(name: str, data_dir: str | Path | None, split: str, image_size: i
         if split not in ("train", "test", "unlabeled"):
             raise DataError(f"stl10 has the splits train, test and unlabeled. Got {split!r}.")
         images, labels = ds.load_stl10(data_dir, split)
-    else:  # a folder: 90% train, 10% test, split by a fixed permutation of the sorted files
-        if split not in ("train", "test"):
-            raise DataError(f"an image folder has the splits train and test (90/10). Got {split!r}.")
+    else:  # a folder: 90% train, 10% test, split by a fixed permutation of the sorted files; "all" = every file
+        if split not in FOLDER_SPLITS:
+            raise DataError(f"an image folder has the splits {', '.join(FOLDER_SPLITS)} (90/10, and both). "
+                            f"Got {split!r}.")
+        if image_size is None or channels is None:
+            source = ds.detect(data_dir) if data_dir is not None else None
+            if source is not None and source.kind == "folder":
+                channels = channels or source.channels
+                image_size = image_size or ds.default_image_size(source.native_size or 64, IMAGE_SIZES)[0]
         size = image_size or 64
-        images, labels, names = ds.load_folder(data_dir, channels or 3, size)
+        folder = ds.read_folder(data_dir, channels or 3, size)
+        images, labels, names = folder.images, folder.labels, folder.class_names
         order = np.random.RandomState(0).permutation(len(images))
         cut = max(1, int(0.9 * len(order))) if len(order) > 1 else len(order)
-        idx = np.sort(order[:cut] if split == "train" else order[cut:])
-        images = images[idx]
+        idx = np.arange(len(images)) if split == "all" else np.sort(order[:cut] if split == "train" else order[cut:])
+        images = images if split == "all" else images[idx]  # "all" stays memory-mapped
         labels = labels[idx] if labels is not None else None
+        files = [folder.files[i] for i in idx]
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64)) if labels is not None else None
     n_classes = len(names) if names else (int(y.max()) + 1 if y is not None and y.numel() else None)
     if len(images) == 0:
         raise DataError(f"the {split} split of {name} in {data_dir} is empty.")
-    return LazyImages(name, images, y, n_classes, names, image_size, channels)
+    return LazyImages(name, images, y, n_classes, names, image_size, channels, files)
 
 
 def select_classes(data: Dataset, spec: str) -> Dataset:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gmgan import safepickle
+from gmgan.decode import IMAGE_SUFFIXES, decode_chunk
 from gmgan.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
@@ -110,51 +111,109 @@ def load_stl10(data_dir: str | Path | None, split: str) -> tuple[np.ndarray, np.
     return np.ascontiguousarray(x), y
 
 
-def _list_folder(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
-    """Image files of a folder: flat (no labels) or one subfolder per class (labels = sorted subfolder names)."""
+def _list_folder(folder: Path) -> tuple[list[Path], list[int] | None, list[str] | None, int]:
+    """Image files of a folder: flat (no labels) or one subfolder per class (labels = sorted subfolder names),
+    and how many other files were passed over (not images by their suffix)."""
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder. Pass a folder of images (or of class subfolders) with --data-dir.")
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    flat = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    entries = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+    flat = sorted(f for f in entries if f.suffix.lower() in IMAGE_SUFFIXES)
     if subdirs and not flat:
-        files, labels = [], []
+        files, labels, others = [], [], len(entries)
         for i, d in enumerate(subdirs):
-            found = sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            inside = [f for f in d.rglob("*") if f.is_file() and not f.name.startswith(".")]
+            found = sorted(f for f in inside if f.suffix.lower() in IMAGE_SUFFIXES)
+            others += len(inside) - len(found)
             files += found
             labels += [i] * len(found)
         names = [d.name for d in subdirs]
         if not files:
             raise DataError(f"the class folders of {folder} hold no images ({', '.join(IMAGE_SUFFIXES)}).")
-        return files, labels, names
+        return files, labels, names, others
     if not flat:
         raise DataError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}). Point --data-dir at the images.")
-    return flat, None, None
+    return flat, None, None, len(entries) - len(flat)
 
 
-def _decode(path: Path, channels: int, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+DECODE_CHUNK = 256  # files per task of a decoding worker
+PARALLEL_FROM = 2000  # folders with fewer files are decoded in this process (a pool costs ~1 s to start)
 
+
+def decode_workers(n_files: int) -> int:
+    """Processes that decode a folder: one per CPU (at most 8) for large folders, else this process alone."""
+    import os
+
+    env = os.environ.get("GMGAN_DECODE_WORKERS")
+    if env:
+        return max(1, int(env))
+    return 1 if n_files < PARALLEL_FROM else max(1, min(8, os.cpu_count() or 1))
+
+
+def decode_files(files: list[Path], channels: int, size: int, out: np.ndarray, workers: int = 1,
+                 progress: bool = True) -> list[tuple[int, str]]:
+    """Decode ``files`` into ``out`` (N, channels, size, size) with ``workers`` processes; returns
+    (index, why) for each file that could not be read (its row stays zero)."""
+    from tqdm import tqdm
+
+    tasks = [([str(f) for f in files[i : i + DECODE_CHUNK]], channels, size)
+             for i in range(0, len(files), DECODE_CHUNK)]
+    bad: list[tuple[int, str]] = []
+    bar = tqdm(total=len(files), desc="decoding images", unit="img", disable=not progress or len(files) < 500)
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: forking a process whose OpenMP threads have run can hang; the workers import only
+        # gmgan.decode (numpy and Pillow), so they start quickly
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        results = pool.map(decode_chunk, tasks)
+    else:
+        pool, results = None, map(decode_chunk, tasks)
     try:
-        with Image.open(path) as opened:
-            im = opened.convert("L" if channels == 1 else "RGB")
-            w, h = im.size
-            scale = size / min(w, h)  # shorter side to size, then the centre square
-            im = im.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
-            w, h = im.size
-            left, top = (w - size) // 2, (h - size) // 2
-            arr = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable image ({exc}). Remove or replace it.") from exc
-    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+        start = 0
+        for images, errors in results:
+            out[start : start + len(images)] = images
+            bad += [(start + i, e) for i, e in enumerate(errors) if e is not None]
+            start += len(images)
+            bar.update(len(images))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return bad
+
+
+@dataclass(frozen=True)
+class FolderImages:
+    """A decoded image folder: ``images`` uint8 (N, C, size, size) (memory-mapped), ``labels`` (N,) or None,
+    ``files`` the N file names relative to the folder, ``class_names`` (labelled folders), and what was
+    passed over: ``skipped`` unreadable images (name, why), ``ignored`` files that are not images."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    files: list[str]
+    class_names: list[str] | None
+    skipped: list[tuple[str, str]]
+    ignored: int
 
 
 def load_folder(folder: str | Path | None, channels: int, size: int,
-                cache: Path | None = None) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+                cache: Path | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """A folder of images, decoded once into a memory-mapped uint8 array (N, C, size, size)."""
+    f = read_folder(folder, channels, size, cache, progress)
+    return f.images, f.labels, f.class_names
+
+
+def read_folder(folder: str | Path | None, channels: int, size: int, cache: Path | None = None,
+                progress: bool = True) -> FolderImages:
+    """Decode a folder once (several processes for large folders) into ``$GMGAN_CACHE/images/<key>/`` and read it
+    back memory-mapped. Unreadable files are left out and reported (once, when decoded; they stay listed in the
+    cache's meta.json); files that are not images by their suffix are ignored and counted."""
     if folder is None:
         raise DataError("data.name 'folder' needs the folder: pass it with --data-dir DIR.")
     folder = Path(folder).resolve()
-    files, labels, names = _list_folder(folder)
+    files, labels, names, ignored = _list_folder(folder)
     h = hashlib.sha256(f"{folder}|{channels}|{size}".encode())
     for f in files:
         st = f.stat()
@@ -167,21 +226,164 @@ def load_folder(folder: str | Path | None, channels: int, size: int,
         from gmgan.checkpoint import write_dir_atomically
 
         def write(tmp: Path) -> None:
-            arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                            shape=(len(files), channels, size, size))
-            for i, f in enumerate(files):
-                arr[i] = _decode(f, channels, size)
-            arr.flush()
-            del arr
-            if labels is not None:
-                np.save(tmp / "labels.npy", np.asarray(labels, dtype=np.int64))
-            (tmp / "meta.json").write_text(json.dumps({"folder": str(folder), "n": len(files), "channels": channels,
-                                                       "size": size, "class_names": names}))
+            import time
 
-        write_dir_atomically(entry, write)
+            started = time.perf_counter()
+            raw = np.lib.format.open_memmap(tmp / "all.npy", mode="w+", dtype=np.uint8,
+                                            shape=(len(files), channels, size, size))
+            bad = decode_files(files, channels, size, raw, decode_workers(len(files)), progress)
+            seconds = time.perf_counter() - started
+            bad_rows = {i for i, _ in bad}
+            keep = [i for i in range(len(files)) if i not in bad_rows]
+            if not keep:
+                raise DataError(f"none of the {len(files)} images in {folder} could be read (first: "
+                                f"{files[bad[0][0]].relative_to(folder)}: {bad[0][1]}). Check the files.")
+            if bad:
+                arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
+                                                shape=(len(keep), channels, size, size))
+                for j in range(0, len(keep), 4096):
+                    arr[j : j + 4096] = raw[keep[j : j + 4096]]
+                arr.flush()
+                del arr
+                del raw
+                (tmp / "all.npy").unlink()
+            else:
+                raw.flush()
+                del raw
+                (tmp / "all.npy").rename(tmp / "images.npy")
+            if labels is not None:
+                np.save(tmp / "labels.npy", np.asarray([labels[i] for i in keep], dtype=np.int64))
+            rel = [str(files[i].relative_to(folder)) for i in keep]
+            (tmp / "files.txt").write_text("\n".join(rel) + "\n")
+            skipped = [[str(files[i].relative_to(folder)), why] for i, why in bad]
+            (tmp / "meta.json").write_text(json.dumps({
+                "folder": str(folder), "n": len(keep), "channels": channels, "size": size, "class_names": names,
+                "skipped": skipped, "ignored_files": ignored, "decode_seconds": round(seconds, 2),
+                "decode_workers": decode_workers(len(files))}))
+            if bad:
+                first = skipped[0]
+                print(f"note: skipped {len(bad)} of {len(files)} files in {folder} that are not readable images "
+                      f"(first: {first[0]}: {first[1]}); the list is in {entry / 'meta.json'}", flush=True)
+
+        write_dir_atomically(entry, write, replace=False)
+    meta = json.loads((entry / "meta.json").read_text())
     images = np.load(entry / "images.npy", mmap_mode="r", allow_pickle=False)
     y = np.load(entry / "labels.npy", allow_pickle=False) if (entry / "labels.npy").is_file() else None
-    return images, y, names
+    names_file = entry / "files.txt"
+    rel = names_file.read_text().splitlines() if names_file.is_file() else [str(i) for i in range(len(images))]
+    return FolderImages(images, y, rel, meta.get("class_names"), [tuple(s) for s in meta.get("skipped", [])],
+                        int(meta.get("ignored_files", 0)))
+
+
+# ----------------------------------------------------------------------------------------- what a folder is
+@dataclass(frozen=True)
+class DataSource:
+    """What ``--data-dir`` holds, read from its files alone (:func:`detect`).
+
+    ``kind``: idx (MNIST-format files), cifar10, cifar100, stl10 or folder; ``names``: the dataset names that
+    read it (``mnist`` and ``fashion-mnist`` share the IDX format); for a folder ``labelled`` (one subfolder per
+    class), ``files``, ``channels`` (1 when every sampled file is grayscale) and ``native_size`` (the most
+    common shorter side of the sampled files).
+    """
+
+    kind: str
+    names: tuple[str, ...]
+    path: str
+    labelled: bool = True
+    files: int | None = None
+    channels: int | None = None
+    native_size: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The dataset name a run records when nothing else names it."""
+        return self.names[0]
+
+    def describe(self) -> str:
+        if self.kind == "folder":
+            colour = "grayscale" if self.channels == 1 else "colour"
+            how = "one subfolder per class (labelled)" if self.labelled else "flat (no labels)"
+            return f"a folder of {self.files:,} {colour} images, {how}, mostly {self.native_size} px"
+        return {"idx": "MNIST-format IDX files", "cifar10": "the CIFAR-10 python batches",
+                "cifar100": "the CIFAR-100 python batches", "stl10": "the STL-10 binaries"}[self.kind]
+
+
+KIND_OF = {"mnist": "idx", "fashion-mnist": "idx", "cifar10": "cifar10", "cifar100": "cifar100", "stl10": "stl10",
+           "folder": "folder"}
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def _has(folder: Path, *names: str) -> bool:
+    return any((folder / n).is_file() for n in names)
+
+
+def detect(data_dir: str | Path) -> DataSource:
+    """What a folder holds, from its files: MNIST-format IDX files, the CIFAR-10/100 or STL-10 archives
+    (the folder itself or the archive's inner folder inside it), or images (flat, or one subfolder per class).
+
+    Raises:
+        DataError: the path does not exist, is a file, or holds none of these.
+    """
+    from collections import Counter
+
+    folder = Path(data_dir)
+    if folder.is_file():
+        raise DataError(f"--data-dir {folder} is a file; give the folder that holds the data (--data-dir "
+                        f"{folder.parent}).")
+    if not folder.is_dir():
+        raise DataError(f"--data-dir {folder} does not exist. Give the folder that holds the data.")
+    if _has(folder, "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
+            "t10k-images-idx3-ubyte.gz"):
+        return DataSource("idx", ("mnist", "fashion-mnist"), str(folder))
+    for inner in (folder, folder / "cifar-10-batches-py"):
+        if _has(inner, "data_batch_1", "test_batch"):
+            return DataSource("cifar10", ("cifar10",), str(folder))
+    for inner in (folder, folder / "cifar-100-python"):
+        if _has(inner, "train", "test") and _has(inner, "meta"):
+            return DataSource("cifar100", ("cifar100",), str(folder))
+    for inner in (folder, folder / "stl10_binary"):
+        if _has(inner, "test_X.bin", "train_X.bin", "unlabeled_X.bin"):
+            return DataSource("stl10", ("stl10",), str(folder))
+    files, labels, _, _ = _list_folder(folder)
+    from PIL import Image
+
+    step = max(1, len(files) // 200)  # the header of up to ~200 files, spread over the folder: no decoding
+    modes: Counter[str] = Counter()
+    sides: Counter[int] = Counter()
+    first_error = ""
+    for f in files[::step]:
+        try:
+            with Image.open(f) as im:
+                modes["gray" if im.mode in GRAY_MODES else "colour"] += 1
+                sides[min(im.size)] += 1
+        except (OSError, ValueError, SyntaxError) as exc:
+            first_error = first_error or f"{f.relative_to(folder)}: {exc}"
+            continue  # an unreadable file is reported when the folder is decoded
+    if not sides:
+        raise DataError(f"none of the {len(files[::step])} images sampled from {folder} could be read (first: "
+                        f"{first_error}). Check the files.")
+    return DataSource("folder", ("folder",), str(folder), labelled=labels is not None, files=len(files),
+                      channels=1 if modes["colour"] == 0 else 3, native_size=sides.most_common(1)[0][0])
+
+
+DEFAULT_MAX_SIZE = 64  # larger images are resized to this by default: training above it is slow on a CPU
+
+
+def default_image_size(native: int, sizes: tuple[int, ...]) -> tuple[int, str]:
+    """The image size a folder run trains at, and why: the native size when the networks support it, else the
+    largest supported size below it, at most DEFAULT_MAX_SIZE (the smallest supported one for tiny images).
+
+    Example:
+        >>> default_image_size(32, (8, 16, 28, 32, 48, 64, 96))
+        (32, 'native')
+        >>> default_image_size(128, (8, 16, 28, 32, 48, 64, 96))[0]
+        64
+    """
+    if native in sizes:
+        return native, "native"
+    below = [s for s in sizes if s <= min(native, DEFAULT_MAX_SIZE)]
+    size = max(below) if below else min(sizes)
+    return size, f"resized from {native} px (shorter side, then the centre square)"
 
 
 def to_model_range(images: np.ndarray, size: int | None, channels: int | None = None) -> Tensor:
