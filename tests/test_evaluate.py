@@ -128,7 +128,7 @@ def test_cli_evaluate_and_sweep(digits_run, tmp_path, capsys):
     common = ["--n", "40", "--pairs", "50", "--classifier-steps", "30", "--no-progress"]
     assert main(["evaluate", str(digits_run), *common]) == 0
     out = capsys.readouterr().out
-    assert "FID (classifier features)" in out and "component purity" in out
+    assert "features: domain classifier" in out and "FID " in out and "component purity" in out
     sweep_dir = tmp_path / "sweep"
     assert main(["sweep", str(digits_run), str(digits_run), "--scales", "0.5:1.0:0.5", "--out", str(sweep_dir),
                  *common]) == 0

@@ -488,9 +488,6 @@ def cmd_assign(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     from gmgan import cluster as cl
 
-    if args.method in cl.ROUTES and not args.run and not args.dataset:
-        raise GmganError(f"--method {args.method} clusters with a trained model: give its RUN_DIR, or --dataset "
-                         "NAME --data-dir DIR to train one (the route's recipe) into --out.")
     _check_scale(args.scale)
     try:
         seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else (args.seed,)
@@ -498,18 +495,26 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         raise GmganError(f"--seeds takes numbers separated by commas, e.g. 0,1,2. Got {args.seeds!r}.") from None
     opts = cl.ClusterOptions(
         method=args.method, run=args.run, dataset=args.dataset, data_dir=args.data_dir, out=args.out, seeds=seeds,
-        multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")), K=args.K, fit_images=args.fit_images,
-        samples_per_component=args.samples_per_component, classifier_steps=args.classifier_steps,
-        scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn, refine=args.refine, steps=args.steps,
-        consensus=args.consensus, precision=args.precision,
+        multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")) if args.splits else None, K=args.K,
+        fit_images=args.fit_images, samples_per_component=args.samples_per_component,
+        classifier_steps=args.classifier_steps, scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn,
+        refine=args.refine, steps=args.steps, consensus=args.consensus, precision=args.precision,
+        sets=tuple(args.set or ()), export=args.export, export_mode=args.export_mode,
         device=args.device, progress=not args.no_progress)
     result = cl.run_clustering(opts)
     for split, metrics in result["summary"].items():
         print(f"{split}: " + ", ".join(f"{m.upper()} {v['mean']:.4f} +- {v['std']:.4f} (best {v['best']:.4f})"
                                        for m, v in metrics.items()))
+    if not result["summary"]:
+        print("no labels to score against: see the label-free diagnostics (cluster sizes, confidence, agreement "
+              "between seeds) in cluster.json and the members in members-*.png")
     if len(seeds) > 1:
         print(f"selected without labels (most confident): seed {result['selected_seed']}")
-    print(f"written {result['out']} (cluster.json, clusters-*.csv, confusion-*.png, members-*.png)")
+        for split, agreement in (result.get("agreement_between_seeds") or {}).items():
+            print(f"{split}: agreement between seeds (no labels): ARI {agreement['mean_ari']:.3f}, "
+                  f"NMI {agreement['mean_nmi']:.3f}")
+    print(f"written {result['out']} (cluster.json, clusters-*.csv, members-*.png"
+          f"{', confusion-*.png' if result['summary'] else ''})")
     return 0
 
 
@@ -581,7 +586,7 @@ def _eval_options(args: argparse.Namespace) -> Any:
             n_pairs = int(pairs)
         except ValueError:
             raise GmganError(f"--pairs must be a number or 'all'. Got {pairs!r} instead.") from None
-    if args.n < 2:
+    if args.n is not None and args.n < 2:
         raise GmganError(f"--n must be at least 2. Got {args.n} instead.")
     _check_scale(getattr(args, "scale", 1.0))
     return EvalOptions(
@@ -612,11 +617,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     p = result["protocol"]
     print(f"{args.run} (step {p['step']}), {p['generated']['n']} samples at scale {p['generated']['scale']:g}, "
           f"seed {p['generated']['seed']}; reference: {p['reference']['n']} {p['reference']['split']} images")
+    print(f"features: {p['feature_space']}")
     print(format_table(result))
+    for skip in result.get("skipped", []):
+        print(f"skipped {skip['score']}: {skip['why']}")
     setup = result.get("seconds_setup", 0.0)
     written = Path(args.json) if args.json else Path(args.run) / evaluation_file(opts)
     print(f"\nwritten {written} ({result['seconds'] + setup:.1f} s, of which "
-          f"{setup:.1f} s loading data and the evaluation classifier)")
+          f"{setup:.1f} s loading data and the feature extractor)")
     return 0
 
 
@@ -701,7 +709,8 @@ def cmd_convert_inception(args: argparse.Namespace) -> int:
 
 
 def _add_eval_flags(p: argparse.ArgumentParser, n_default: int) -> None:
-    p.add_argument("--n", type=int, default=n_default, help=f"generated samples (default {n_default})")
+    p.add_argument("--n", type=int, help=f"generated samples (default {n_default:,}; on data without labels, which "
+                   f"are scored in Inception features, {n_default // 10:,})")
     p.add_argument("--pairs", default="10000", help="MS-SSIM pairs for d_intra: a number (default 10000, drawn "
                    "at random) or 'all'")
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps of the evaluation "
@@ -841,16 +850,18 @@ def _args_assign(p: argparse.ArgumentParser) -> None:
 
 
 def _args_cluster(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", metavar="RUN_DIR", nargs="?", help="a trained run (model routes); leave out with "
-                   "--dataset to train the route's recipe, or for a baseline")
-    p.add_argument("--method", required=True, choices=[*ROUTE_CHOICES],
-                   help="model routes: classifier (GM-GAN Alg. 2) | mixture (GAEL) | responsibility (papers/002) | "
-                   "head (ours: the component head of a run trained with --info); baselines: kmeans | gmm | "
-                   "pca-kmeans | pca-gmm")
-    p.add_argument("--dataset", help="the data for a baseline without a run (digits, mnist, fashion-mnist, ...)")
-    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (with --dataset), or the run's data folder "
-                   "if it has moved")
-    p.add_argument("--splits", default="train,test", help="splits to assign and score (default train,test)")
+    p.add_argument("run", metavar="RUN_DIR", nargs="?", help="a trained run (model routes); leave out and give "
+                   "--data-dir to train the route's recipe on those data, or for a baseline")
+    p.add_argument("--method", default="classifier", choices=[*ROUTE_CHOICES],
+                   help="model routes: classifier (GM-GAN Alg. 2; the default) | mixture (GAEL) | responsibility "
+                   "(papers/002) | head (ours: the component head of a run trained with --info); baselines: kmeans | "
+                   "gmm | pca-kmeans | pca-gmm")
+    p.add_argument("--data-dir", metavar="DIR", help="the data to cluster without a run (what it holds is read from "
+                   "its files, as for gmgan train), or the run's data folder if it has moved")
+    p.add_argument("--dataset", metavar="NAME", help="which dataset --data-dir holds where its files cannot tell "
+                   "(mnist or fashion-mnist); without --data-dir: digits")
+    p.add_argument("--splits", help="splits to assign and score (default: all for an image folder, every file; "
+                   "else train,test)")
     p.add_argument("--K", type=int, help="clusters (default: the model's K, or the number of classes)")
     p.add_argument("--seeds", help="e.g. 0,1,2: one clustering per seed (a model route trains RUN-s<seed> when "
                    "missing, as many steps as RUN has trained), reported as mean +- std and best")
@@ -872,8 +883,13 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
                    "route: arithmetic of the samples' generation and the classifier's training (default fp32)")
     p.add_argument("--consensus", action="store_true", help="ours: with --seeds, also one clustering that "
                    "combines the seeds' (k-means on their concatenated soft assignments; no labels used)")
-    p.add_argument("--steps", type=int, help="without RUN_DIR: training steps of the route's recipe (default "
-                   "the mnist preset's 10000)")
+    p.add_argument("--steps", type=int, help="without RUN_DIR: training steps of the route's recipe (default 10000)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="without RUN_DIR: any option of the "
+                   "recipe's training config, as gmgan train --set (e.g. data.image_size=32, train.precision=auto)")
+    p.add_argument("--export", metavar="DIR", help="also write one folder per cluster (cluster-00, ...) with its "
+                   "members, for browsing: the selected seed's clusters, or the consensus (image folders only)")
+    p.add_argument("--export-mode", choices=["link", "copy"], default="link", help="--export as symbolic links to "
+                   "your files (default) or copies")
     p.add_argument("--out", metavar="DIR", help="default RUN_DIR/cluster/METHOD; without RUN_DIR the models "
                    "are trained into DIR/models/seed-N (resumed when interrupted)")
     _common(p, progress=True)
@@ -930,14 +946,17 @@ def _args_demo(p: argparse.ArgumentParser) -> None:
 
 
 EPILOG_CLUSTER = """examples:
-  gmgan cluster runs/mnist-gmgan --method classifier          # GM-GAN Algorithm 2
+  gmgan cluster --data-dir my_images/ --out runs/clusters --export clusters/   # train, cluster, one folder each
+  gmgan cluster runs/mnist-gmgan                              # GM-GAN Algorithm 2 with a trained run
   gmgan cluster runs/mnist-gael --method mixture              # GAEL: encoder codes + EM
   gmgan cluster runs/mnist-resp --method responsibility --seeds 0,1,2  # trains RUN-s1, -s2
-  gmgan cluster --dataset mnist --data-dir DIR --method pca-gmm --seeds 0,1,2
-  gmgan cluster --dataset mnist --data-dir DIR --method head --seeds 0,1,2 --out runs/c
+  gmgan cluster --data-dir DIR --method pca-gmm --seeds 0,1,2  # a baseline
+  gmgan cluster --data-dir DIR --seeds 0,1,2 --consensus --out runs/c
       (trains the route's recipe per seed into runs/c/models/, resumes if interrupted)
-The fit uses the training split only; every split is scored separately. With --seeds the
-mean, standard deviation and best seed are reported (cluster.json).
+The fit uses the training split only. With labels (IDX files, class subfolders) every split is scored
+(ACC, NMI, ARI; with --seeds mean, standard deviation and best seed); without labels cluster.json holds
+label-free diagnostics: cluster sizes, confidence, agreement between seeds. The CSV names each image by
+its file for an image folder.
 """
 
 EPILOG_RECONSTRUCT = """examples:

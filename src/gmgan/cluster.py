@@ -374,14 +374,17 @@ RECIPES: dict[str, dict[str, Any]] = {
 class ClusterOptions:
     """Everything ``gmgan cluster`` takes; :func:`run_clustering` does the work, the CLI only parses."""
 
-    method: str  # a route (ROUTES) or a baseline (BASELINES)
+    method: str = "classifier"  # a route (ROUTES) or a baseline (BASELINES)
     run: str | None = None  # a trained run to cluster with (its data); None = train the route's recipe
-    dataset: str | None = None  # the data when no run is given
+    dataset: str | None = None  # the data when no run is given (None: read from data_dir's files)
     data_dir: str | None = None
     out: str | None = None  # default RUN/cluster/METHOD, or runs/cluster-DATASET-METHOD
     seeds: tuple[int, ...] = (0,)
     multi_seed: bool = False  # True: RUN is seed 0's run and RUN-s<seed> the others (trained when missing)
-    splits: tuple[str, ...] = ("train", "test")
+    splits: tuple[str, ...] | None = None  # None: ("all",) for an image folder (every file), else train and test
+    sets: tuple[str, ...] = ()  # KEY=VALUE options of the recipe's config (without RUN), as gmgan train --set
+    export: str | None = None  # write one folder per cluster here (the selected seed's, or the consensus)
+    export_mode: str = "link"  # link (symbolic links to the files) | copy
     K: int | None = None
     fit_images: int = 20_000  # training images the mixture, the baselines and BatchNorm statistics see; 0 = all
     samples_per_component: int = 1000
@@ -432,27 +435,51 @@ def ensure_trained(cfg: Any, run_dir: Any, progress: bool = True) -> tuple[Any, 
     return run_dir, "resumed"
 
 
-def recipe_config(route: str, dataset: str, data_dir: str | None, seed: int, steps: int | None = None) -> Any:
-    """The config a model route trains when the user gives data but no run (see RECIPES)."""
-    from gmgan.config import make_config
+RECIPE_TRAIN = {"steps": 10_000, "sample_every": 1000, "checkpoint_every": 1000}  # GM-GAN Section 4's length
+
+
+def data_config(dataset: str | None, data_dir: str | None, sets: tuple[str, ...] = ()) -> Any:
+    """The ``data`` config of a dataset named by ``dataset`` and/or ``data_dir`` (what the folder holds fills in
+    the name, and a folder's size and channels, as for gmgan train); ``sets`` may set data.* options."""
+    from gmgan.config import data_from_dir, make_config, parse_assignment
+
+    update: dict[str, Any] = {"data": {"data_dir": data_dir, **({"name": dataset} if dataset else {})}}
+    for text in sets:
+        extra = parse_assignment(text)
+        if "data" in extra:
+            update["data"] = {**update["data"], **extra["data"]}
+    update, _ = data_from_dir(update, None)
+    return make_config(None, update).data
+
+
+def recipe_config(route: str, dataset: str | Any, data_dir: str | None, seed: int, steps: int | None = None,
+                  sets: tuple[str, ...] = ()) -> Any:
+    """The config a model route trains when the user gives data but no run: the papers' settings (d = 100,
+    c = 0.1, sigma = 0.15, K = 10, b_D 64, b_G 128, Adam 2e-4, 10,000 steps) with the route's method (RECIPES)
+    on the data as it is (its own size and channels), then the user's ``sets`` (KEY=VALUE). ``dataset``: a
+    name, or a data config (:func:`data_config`)."""
+    from dataclasses import asdict
+
+    from gmgan.config import make_config, parse_assignment
 
     if route not in RECIPES:
         raise ConfigError(f"no recipe for {route!r}; model routes are {ROUTES}.")
-    update: dict[str, Any] = {**RECIPES[route], "data": {"name": dataset, "data_dir": data_dir}}
-    train: dict[str, Any] = {"seed": seed}
+    data = asdict(dataset) if not isinstance(dataset, str) else {"name": dataset, "data_dir": data_dir}
+    update: dict[str, Any] = {**RECIPES[route], "data": data}
+    train: dict[str, Any] = {**RECIPE_TRAIN, "seed": seed}
     if steps:
         train["steps"] = steps
-    return make_config("mnist", update, {"train": train})
+    return make_config(None, update, {"train": train}, *(parse_assignment(t) for t in sets))
 
 
-def seed_runs(opts: ClusterOptions, dataset: str, out: Any) -> list[tuple[int, Any, str]]:
+def seed_runs(opts: ClusterOptions, dataset: Any, out: Any) -> list[tuple[int, Any, str]]:
     """(seed, run folder, trained | resumed | found) for every seed of a model route."""
     from pathlib import Path
 
     runs = []
     for seed in opts.seeds:
         if opts.run is None:
-            cfg = recipe_config(opts.method, dataset, opts.data_dir, seed, opts.steps)
+            cfg = recipe_config(opts.method, dataset, opts.data_dir, seed, opts.steps, opts.sets)
             runs.append((seed, *ensure_trained(cfg, Path(out) / "models" / f"seed-{seed}", opts.progress)))
         elif opts.multi_seed:
             runs.append((seed, *seed_run(opts.run, seed, opts.progress)))
@@ -528,23 +555,26 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         raise ConfigError(f"--method must be one of {ROUTES + BASELINES}. Got {route!r} instead.")
     _check_bn(opts.bn)
     baseline = route in BASELINES
-    if opts.run is None and not opts.dataset:
-        raise ConfigError("Name the data: a RUN_DIR (its dataset), or --dataset NAME [--data-dir DIR].")
+    if opts.export_mode not in EXPORT_MODES:
+        raise ConfigError(f"--export-mode must be one of {EXPORT_MODES}. Got {opts.export_mode!r} instead.")
+    if opts.run is None and not opts.dataset and not opts.data_dir:
+        raise ConfigError("Name the data: a RUN_DIR (its dataset), or --data-dir DIR (or --dataset digits).")
     if opts.run is not None:
         from gmgan.train import load_run_config
 
         data_cfg = load_run_config(opts.run).data
-        dataset_name = data_cfg.name
-
-        def load(split: str) -> Any:
-            return load_from_config(data_cfg, 0, split=split, imbalance=False, data_dir=opts.data_dir)
     else:
-        dataset_name = str(opts.dataset)
+        data_cfg = data_config(opts.dataset, opts.data_dir, opts.sets)
+    dataset_name = data_cfg.name
 
-        def load(split: str) -> Any:
-            return load_dataset(dataset_name, opts.data_dir, split)
-    splits = {s: load(s) for s in opts.splits}
+    def load(split: str) -> Any:
+        return load_from_config(data_cfg, 0, split=split, imbalance=False, data_dir=opts.data_dir)
+
+    split_names = opts.splits or (("all",) if dataset_name == "folder" else ("train", "test"))
+    splits = {s: load(s) for s in split_names}
     train_data = splits.get("train") or load("train")  # loaded before any training: bad data fails fast
+    if opts.export:
+        check_export_target(Path(opts.export))
     if opts.out:
         out = Path(opts.out)
     elif opts.run:
@@ -556,10 +586,11 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
     if opts.fit_images:
         fit_idx = fit_idx[: opts.fit_images]
     x_fit = train_data.x[fit_idx]
-    models = [] if baseline else seed_runs(opts, dataset_name, out)
+    models = [] if baseline else seed_runs(opts, data_cfg, out)
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     records: dict[str, Any] = {}
     fitted: list[Clustering] = []
+    hard_by_seed: dict[str, list[Tensor]] = {}
     for n_seed, seed in enumerate(opts.seeds):
         cpu0, wall0 = time.process_time(), time.perf_counter()
         if baseline:
@@ -585,9 +616,12 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
             soft = c.assign(data.x)
             hard = soft.argmax(1)
             tag = "" if len(opts.seeds) == 1 else f"-seed{seed}"
-            write_soft_csv(out / f"clusters-{split}{tag}.csv", ["index", "cluster"],
-                           [[i] for i in range(len(hard))], hard, soft, digits=5)
+            header, keys = _csv_keys(data)
+            write_soft_csv(out / f"clusters-{split}{tag}.csv", [*header, "cluster", "confidence"],
+                           keys, hard, soft, digits=5, confidence=True)
             rec[f"{split}_cluster_sizes"] = torch.bincount(hard, minlength=soft.shape[1]).tolist()
+            rec[f"{split}_diagnostics"] = diagnostics(soft)
+            hard_by_seed.setdefault(split, []).append(hard)
             if data.y is not None:
                 y, pred = data.y.numpy(), hard.numpy()
                 per_seed[seed][split] = scores(y, pred)
@@ -622,8 +656,10 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         for split, data in splits.items():
             soft = c.assign(data.x)
             hard = soft.argmax(1)
-            write_soft_csv(out / f"clusters-{split}-consensus.csv", ["index", "cluster"],
-                           [[i] for i in range(len(hard))], hard, soft, digits=5)
+            header, keys = _csv_keys(data)
+            write_soft_csv(out / f"clusters-{split}-consensus.csv", [*header, "cluster", "confidence"], keys, hard,
+                           soft, digits=5, confidence=True)
+            combined.setdefault("diagnostics", {})[split] = diagnostics(soft)
             if data.y is not None:
                 combined["scores"][split] = scores(data.y.numpy(), hard.numpy())
         line = ", ".join(f"{sp}: ACC {m['acc']:.4f} NMI {m['nmi']:.4f}" for sp, m in combined["scores"].items())
@@ -646,15 +682,116 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         if opts.refine else None,
         "selected": per_seed[selected], "seeds": records,
         "consensus": combined,
+        "agreement_between_seeds": {sp: seed_agreement(h) for sp, h in hard_by_seed.items()} if len(opts.seeds) > 1
+        else None,
     }
+    if opts.export:
+        suffix = "-consensus" if combined is not None else (f"-seed{selected}" if len(opts.seeds) > 1 else "")
+        src = "all" if "all" in splits else next(iter(splits))
+        result["export"] = export_clusters(out / f"clusters-{src}{suffix}.csv", Path(str(opts.data_dir or
+                                           data_cfg.data_dir)), Path(opts.export), opts.export_mode, splits[src])
     atomic_write_text(out / "cluster.json", json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)
     return result
 
 
+EXPORT_MODES = ("link", "copy")
+EXPORT_MARK = ".gmgan-export"
+
+
+def _csv_keys(data: Any) -> tuple[list[str], list[list[Any]]]:
+    """The key columns of a clusters CSV: the file (relative to the data folder) for an image folder, else the
+    index in the split."""
+    if data.names is not None:
+        return ["file"], [[n] for n in data.names]
+    return ["index"], [[i] for i in range(len(data))]
+
+
+def diagnostics(soft: Tensor) -> dict[str, Any]:
+    """Label-free facts about one clustering of n images: cluster sizes, mean confidence (largest soft score)
+    per cluster and overall, and the entropy of the cluster sizes relative to its maximum log K (1 = equal
+    sizes)."""
+    conf, hard = soft.max(1)
+    K = soft.shape[1]
+    sizes = torch.bincount(hard, minlength=K)
+    per = [float(conf[hard == k].mean()) if sizes[k] else None for k in range(K)]
+    p = sizes.double() / max(1, int(sizes.sum()))
+    ent = float(-(p[p > 0] * p[p > 0].log()).sum() / np.log(K)) if K > 1 else 1.0
+    return {"sizes": sizes.tolist(), "mean_confidence": float(conf.double().mean()),
+            "mean_confidence_per_cluster": per, "size_entropy": ent, "empty_clusters": int((sizes == 0).sum())}
+
+
+def seed_agreement(hards: list[Tensor]) -> dict[str, Any]:
+    """How alike the seeds' clusterings of the same images are, without labels: ARI and NMI between every pair
+    of seeds (1 = the same partition up to renaming), and their means."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    pairs = []
+    for i in range(len(hards)):
+        for j in range(i + 1, len(hards)):
+            a, b = hards[i].numpy(), hards[j].numpy()
+            pairs.append({"seeds": [i, j], "ari": float(adjusted_rand_score(a, b)),
+                          "nmi": float(normalized_mutual_info_score(a, b, average_method="geometric"))})
+    return {"pairs": pairs, "mean_ari": float(np.mean([p["ari"] for p in pairs])) if pairs else None,
+            "mean_nmi": float(np.mean([p["nmi"] for p in pairs])) if pairs else None}
+
+
+def check_export_target(target: Any) -> None:
+    """Refuse an export folder that holds anything but an earlier export (which is replaced): a user's files are
+    never overwritten or deleted."""
+    from pathlib import Path
+
+    target = Path(target)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / EXPORT_MARK).is_file())):
+        raise ConfigError(f"--export {target} exists and is not an earlier gmgan export; give a new or empty folder "
+                          "(gmgan never writes into or deletes a folder of yours).")
+
+
+def export_clusters(csv_path: Any, data_dir: Any, target: Any, mode: str, data: Any) -> dict[str, Any]:
+    """One folder per cluster (``cluster-00`` ...) under ``target`` holding its members, as symbolic links to the
+    original files (``mode="link"``) or copies; names keep the file's path inside the data folder with "/" as
+    "__". Written to a temporary folder and renamed into place; an earlier export there is replaced."""
+    import csv
+    import os
+    import shutil
+    from pathlib import Path
+
+    from gmgan.checkpoint import write_dir_atomically
+
+    target, data_dir = Path(target), Path(data_dir).resolve()
+    check_export_target(target)
+    if data.names is None:
+        raise ConfigError("--export writes the members of each cluster as files; it needs an image folder "
+                          "(--data-dir FOLDER), and these data are arrays. Use the clusters CSV instead.")
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [(r["file"], int(r["cluster"])) for r in reader]
+        K = sum(1 for name in reader.fieldnames or [] if name[:1] == "p" and name[1:].isdigit())
+    counts = [0] * K
+
+    def write(tmp: Path) -> None:
+        (tmp / EXPORT_MARK).write_text(f"clusters of {data_dir}, from {csv_path}\n")
+        for k in range(K):
+            (tmp / f"cluster-{k:02d}").mkdir()
+        for name, k in rows:
+            src = data_dir / name
+            dst = tmp / f"cluster-{k:02d}" / name.replace(os.sep, "__").replace("/", "__")
+            if mode == "link":
+                os.symlink(src, dst)
+            else:
+                shutil.copy2(src, dst)
+            counts[k] += 1
+
+    write_dir_atomically(target, write)
+    print(f"exported {len(rows)} files into {K} folders under {target} ({'links' if mode == 'link' else 'copies'})",
+          flush=True)
+    return {"folder": str(target), "mode": mode, "from": str(csv_path), "sizes": counts}
+
+
 def write_soft_csv(path: Any, header: list[str], keys: list[list[Any]], hard: Tensor, soft: Tensor,
-                   digits: int) -> None:
-    """One row per item: its key columns, its hard assignment, then p0..pK-1; written atomically."""
+                   digits: int, confidence: bool = False) -> None:
+    """One row per item: its key columns, its hard assignment, its confidence (the largest soft score; when
+    ``confidence``), then p0..pK-1; written atomically."""
     import csv
     import io
 
@@ -664,5 +801,6 @@ def write_soft_csv(path: Any, header: list[str], keys: list[list[Any]], hard: Te
     w = csv.writer(buf, lineterminator="\n")
     w.writerow([*header, *[f"p{k}" for k in range(soft.shape[1])]])
     for key, k, row in zip(keys, hard.tolist(), soft.tolist(), strict=True):
-        w.writerow([*key, k, *[f"{v:.{digits}f}" for v in row]])
+        extra = [f"{row[k]:.{digits}f}"] if confidence else []
+        w.writerow([*key, k, *extra, *[f"{v:.{digits}f}" for v in row]])
     atomic_write_text(path, buf.getvalue())

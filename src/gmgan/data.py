@@ -410,8 +410,14 @@ def _names(data: Dataset) -> list[str]:
 def load_from_config(cfg: Any, seed: int, split: str | None = None, imbalance: bool = True,
                      data_dir: str | Path | None = None) -> Dataset:
     """The dataset a run's ``data`` config describes: the named set, then its class subset, then (training
-    data only, unless asked otherwise) its imbalance. ``split`` and ``data_dir`` override the config's.
+    data only, unless asked otherwise) its imbalance. ``split`` and ``data_dir`` override the config's;
+    a ``data_dir`` that holds other data than the config names is refused, naming both.
     """
+    if data_dir is not None and cfg.name in ds.KIND_OF:
+        source = ds.detect(data_dir)
+        if cfg.name not in source.names:
+            raise DataError(f"this run's data are {cfg.name} (data.name), but --data-dir {data_dir} holds "
+                            f"{source.describe()}. Pass the folder the run was trained on.")
     data = load_dataset(cfg.name, data_dir or cfg.data_dir, split or cfg.split, cfg.n_samples, cfg.image_size, seed,
                         getattr(cfg, "channels", None))
     if cfg.classes:

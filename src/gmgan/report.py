@@ -202,8 +202,12 @@ class RunFigures:
             except json.JSONDecodeError:
                 continue
             rows.append([path.stem, *[part.get(k, "") for k in MAIN_SCORES]])
-        step = self.evaluation.get("protocol", {}).get("step")
-        return f"<p>step {step}</p>" + _table(["samples", *MAIN_SCORES], rows)
+        protocol = self.evaluation.get("protocol", {})
+        step, space = protocol.get("step"), protocol.get("feature_space", "domain classifier")
+        skipped = "".join(f"<li>{html.escape(s['score'])}: {html.escape(s['why'])}</li>"
+                          for s in self.evaluation.get("skipped", []))
+        return (f"<p>step {step}; features: {html.escape(str(space))}</p>"
+                + _table(["samples", *MAIN_SCORES], rows) + (f"<p>not scored:</p><ul>{skipped}</ul>" if skipped else ""))
 
     def clustering(self) -> str:
         parts = []
@@ -211,11 +215,27 @@ class RunFigures:
             c = json.loads(path.read_text())
             rows = [[split, *[f"{m[k]['mean']:.4f} ± {m[k]['std']:.4f}" for k in ("acc", "nmi", "ari")]]
                     for split, m in c["summary"].items()]
-            parts.append(f"<h4>{html.escape(path.parent.name)} (seeds {c['protocol']['seeds']})</h4>"
-                         + _table(["split", "ACC", "NMI (Eq. 13)", "ARI"], rows))
-            confusion = path.parent / "confusion-test.png"
-            if confusion.is_file():
-                parts.append(_img(confusion, "confusion matrix"))
+            parts.append(f"<h4>{html.escape(path.parent.name)} (seeds {c['protocol']['seeds']})</h4>")
+            if rows:
+                parts.append(_table(["split", "ACC", "NMI (Eq. 13)", "ARI"], rows))
+            label_free = []  # what holds without labels: sizes, confidence, agreement between seeds
+            for seed, rec in c.get("seeds", {}).items():
+                for key, d in rec.items():
+                    if key.endswith("_diagnostics"):
+                        label_free.append([f"seed {seed}", key.removesuffix("_diagnostics"),
+                                           " ".join(map(str, d["sizes"])), f"{d['mean_confidence']:.3f}",
+                                           f"{d['size_entropy']:.3f}"])
+            if label_free:
+                parts.append(_table(["seed", "split", "cluster sizes", "mean confidence", "size entropy / log K"],
+                                    label_free))
+            for split, a in (c.get("agreement_between_seeds") or {}).items():
+                parts.append(f"<p>{html.escape(split)}: agreement between seeds (no labels): ARI {a['mean_ari']:.3f}, "
+                             f"NMI {a['mean_nmi']:.3f}</p>")
+            for name, alt in (("confusion-test.png", "confusion matrix"), ("confusion-all.png", "confusion matrix"),
+                              ("members-all.png", "10 members of each cluster, one row per cluster"),
+                              ("members-test.png", "10 members of each cluster, one row per cluster")):
+                if (path.parent / name).is_file():
+                    parts.append(_img(path.parent / name, alt))
         return "".join(parts)
 
 

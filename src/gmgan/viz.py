@@ -99,14 +99,17 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path, summary: Sequ
     else:
         series = _series(rows, "run", lambda r, k: r.get(k), lambda r, k: None)
     has_is = any(v is not None for s in series.values() for v in s["is"][0])
+    q_name, d_name = next(iter(series.values()))["labels"] if series else ("q", "d")
+    axis_names = {"q": "quality q (Eq. 7)", "d": "diversity d (Eq. 10)", "d_intra": "diversity d_intra (Eq. 8)",
+                  "precision": "precision (quality, no labels)", "recall": "recall (diversity, no labels)"}
     fig, axes = plt.subplots(1, 3 if has_is else 2, figsize=(15 if has_is else 10, 4))
     left, right = axes[0], axes[1]
     for i, (name, s) in enumerate(series.items()):
         color = f"C{i}"
         scales, (q, q_se), (d, d_se) = s["scale"], s["q"], s["d"]
-        _band(left, scales, q, q_se, color, "-o", f"{name}: quality q")
+        _band(left, scales, q, q_se, color, "-o", f"{name}: {q_name}")
         if all(v is not None for v in d):
-            _band(left, scales, d, d_se, color, "--s", f"{name}: diversity d")
+            _band(left, scales, d, d_se, color, "--s", f"{name}: {d_name}")
             right.plot(d, q, "-o", color=color, ms=3, label=name)
             if any(e is not None for e in q_se):
                 right.errorbar(d, q, xerr=[e or 0 for e in d_se], yerr=[e or 0 for e in q_se], fmt="none",
@@ -122,8 +125,8 @@ def save_quality_diversity(rows: Sequence[dict], path: str | Path, summary: Sequ
     left.set_title("quality and diversity" + band, fontsize=9)
     left.legend(fontsize=7)
     left.grid(alpha=0.3)
-    right.set_xlabel("diversity d (Eq. 10)")
-    right.set_ylabel("quality q (Eq. 7)")
+    right.set_xlabel(axis_names.get(d_name, d_name))
+    right.set_ylabel(axis_names.get(q_name, q_name))
     right.set_title("quality vs diversity (labels: sigma)", fontsize=9)
     right.legend(fontsize=7)
     right.grid(alpha=0.3)
@@ -142,8 +145,11 @@ def _series(rows: Sequence[dict], key: str, value, error) -> dict[str, dict]:
     for name in dict.fromkeys(r[key] for r in rows):
         mine = sorted((r for r in rows if r[key] == name), key=lambda r: r["scale"])
         d_key = "d" if all(value(r, "d") is not None for r in mine) else "d_intra"
-        out[name] = {"scale": [r["scale"] for r in mine],
-                     "q": ([value(r, "q") for r in mine], [error(r, "q") for r in mine]),
+        q_key = "q"
+        if not all(value(r, "q") is not None for r in mine):  # no labels: precision / recall (Inception features)
+            q_key, d_key = "precision", "recall"
+        out[name] = {"scale": [r["scale"] for r in mine], "labels": (q_key, d_key),
+                     "q": ([value(r, q_key) for r in mine], [error(r, q_key) for r in mine]),
                      "d": ([value(r, d_key) for r in mine], [error(r, d_key) for r in mine]),
                      "is": ([value(r, "is") for r in mine], [error(r, "is") for r in mine])}
     return out

@@ -39,7 +39,7 @@ from gmgan.priors import GaussianMixture
 
 @dataclass
 class EvalOptions:
-    n: int = 10_000  # generated samples
+    n: int | None = None  # generated samples; None = 10,000, or LABEL_FREE_N on unlabelled data (Inception, slow)
     seed: int = 0  # of the latents, the KID subsets and the MS-SSIM pairs
     scale: float = 1.0  # covariance scale of the prior (sigma of Section 4.3)
     pairs: int | None = 10_000  # MS-SSIM pairs for d_intra; None = all n(n-1)/2
@@ -84,8 +84,52 @@ class _ToyClassifier:
         return dict(self.info)
 
 
+class _InceptionRuler:
+    """Inception-v3 pool3 features as the only ruler, for data without labels: no domain classifier can be trained,
+    so there are no class probabilities (no Inception Score: the FID weights have no logits layer) and no q."""
+
+    def __init__(self, weights: str, device: str) -> None:
+        from gmgan.evaluate.inception import InceptionFeatures
+
+        self.weights = weights
+        self.net = InceptionFeatures(weights).to(device)
+        self.device = device
+        self.info = {"architecture": "Inception-v3 pool3 (2048-d), FID weights", "weights": str(weights),
+                     "preprocessing": "bilinear resize to 299, [-1, 1]; grayscale repeated to RGB"}
+
+    def extract(self, x: Tensor) -> tuple[Tensor, None]:
+        return torch.cat([self.net(c.to(self.device)).cpu() for c in x.split(50)]), None
+
+    def protocol(self) -> dict[str, Any]:
+        return dict(self.info)
+
+
+FEATURE_SPACES = {"classifier": "domain classifier (a CNN trained on the run's labelled training set)",
+                  "inception": "Inception-v3 pool3 (2048-d, the FID weights)",
+                  "points": "2-D coordinates (toy data)"}
+LABEL_FREE_N = 1000  # samples scored by default when the data have no labels: Inception on a CPU is ~0.1 s each
+
+
+def label_free_skips() -> list[dict[str, str]]:
+    """What a run on unlabelled data cannot be scored on, and why (printed and written to evaluation.json)."""
+    return [
+        {"score": "q, d_inter, d, s", "why": "GM-GAN's quality and inter-class diversity read a classifier trained "
+                                                 "on the data's labels; the data have none"},
+        {"score": "class accuracy, component purity, class histogram",
+         "why": "they count classes; the data have no labels"},
+        {"score": "is", "why": "the Inception Score needs class logits; the FID Inception weights have no logits "
+                               "layer"},
+    ]
+
+
 class Evaluator:
-    """Everything needed to score samples of one run, loaded once."""
+    """Everything needed to score samples of one run, loaded once.
+
+    The ruler: on labelled images, a domain classifier trained on the run's own training set (GM-GAN Section
+    3.2), with Inception-v3 features added when weights are given; on unlabelled images, Inception-v3 features
+    alone (the installed weights, or ``inception_weights``), and the scores that need labels are skipped
+    (:func:`label_free_skips`); on toy points, the coordinates and the true mixture.
+    """
 
     def __init__(self, run_dir: str | Path, opts: EvalOptions | None = None, progress: bool = True) -> None:
         from gmgan.checkpoint import checkpoint_at
@@ -118,10 +162,19 @@ class Evaluator:
         # imbalanced run is judged against the balanced distribution and shares the dataset's cached classifier
         balanced = load_from_config(d, seed, imbalance=False, data_dir=data_dir) if d.imbalance else self.train
         self.reference = load_from_config(d, seed, split=ref_split, imbalance=False, data_dir=data_dir)
-        self.classifier: TrainedClassifier | _ToyClassifier
+        self.classifier: TrainedClassifier | _ToyClassifier | _InceptionRuler
+        self.labelled = self.train.y is not None or self.train.grid is not None
+        self.skipped: list[dict[str, str]] = [] if self.labelled else label_free_skips()
+        if self.opts.n is None:
+            self.opts.n = 10_000 if self.labelled else LABEL_FREE_N
         if self.train.grid is not None:
             self.classifier = _ToyClassifier(self.train, self.reference)
+            self.feature_space = "points"
+        elif not self.labelled:
+            self.feature_space = "inception"
+            self.classifier = _InceptionRuler(self._label_free_weights(), self.opts.device)
         else:
+            self.feature_space = "classifier"
             self.classifier = get_classifier(
                 balanced, self.reference, Path(self.opts.cache) if self.opts.cache else None,
                 retrain=self.opts.retrain_classifier, steps=self.opts.classifier_steps, device=self.opts.device,
@@ -129,7 +182,7 @@ class Evaluator:
         self.num_classes = self.train.num_classes or 1
         self.ref_features = self.classifier.extract(self.reference.x)[0]
         self.inception = None
-        if self.opts.inception_weights:
+        if self.opts.inception_weights and self.labelled:
             if not self.train.is_image:
                 raise EvaluationError("--inception-weights applies to images; this run's data are 2-D points.")
             from gmgan.evaluate.inception import InceptionFeatures
@@ -137,6 +190,21 @@ class Evaluator:
             self.inception = InceptionFeatures(self.opts.inception_weights).to(self.opts.device)
             self._inception_ref: Tensor | None = None
         self.setup_seconds = time.perf_counter() - started  # data, and the classifier when it had to be trained
+
+    def _label_free_weights(self) -> str:
+        """The Inception weights for unlabelled data: those given, else the installed ones, else one clear error
+        (before anything is written)."""
+        if self.opts.inception_weights:
+            return str(self.opts.inception_weights)
+        from gmgan.evaluate.inception import installed_weights
+
+        path = installed_weights()
+        if not path.is_file():
+            raise EvaluationError(
+                f"{self.cfg.data.data_dir or self.cfg.data.name} has no class labels, so its scores are computed in "
+                "Inception-v3 features, which are not installed: run `gmgan inception install` once (it needs the "
+                "package index), or pass --inception-weights FILE. Nothing was written.")
+        return str(path)
 
     def _load(self, checkpoint: str | Path | None) -> None:
         """The run's config, method and step from one checkpoint folder (None: the latest)."""
@@ -169,8 +237,10 @@ class Evaluator:
         scale they were drawn at, for the class-accuracy ceiling)."""
         o = self.opts
         feats, probs = self.classifier.extract(x)
+        out: dict[str, Any] = {"n": int(x.shape[0]), "feature_space": self.feature_space}
+        if probs is None:  # no labels: Inception features only
+            return self._score_label_free(x, feats, full, seed)
         classes = probs.argmax(dim=1)
-        out: dict[str, Any] = {"n": int(x.shape[0])}
         out["fid"] = M.fid(self.ref_features, feats)
         nn = M.nearest_distances(feats, self.classifier.train_features)
         out["q"] = float(M.quality_scores(nn, self.classifier.log_a).double().mean())
@@ -215,6 +285,20 @@ class Evaluator:
                                 **M.prdc(self._inception_ref, fi, o.k, o.k_dc)}
         return out
 
+    def _score_label_free(self, x: Tensor, feats: Tensor, full: bool, seed: int) -> dict[str, Any]:
+        """FID, precision/recall, density/coverage (and KID, d_intra when ``full``) in Inception features."""
+        o = self.opts
+        out: dict[str, Any] = {"n": int(x.shape[0]), "feature_space": self.feature_space,
+                               "fid": M.fid(self.ref_features, feats)}
+        out.update({k: v for k, v in M.prdc(self.ref_features, feats, o.k, o.k_dc).items() if k not in ("k", "k_dc")})
+        if self.train.is_image:
+            intra = intra_class_diversity(x, pairs=o.pairs, seed=seed)  # MS-SSIM between samples: no labels needed
+            out["d_intra"], out["ms_ssim_pairs"] = intra["d_intra"], intra["ms_ssim"]["pairs"]
+        if full:
+            kid = M.kid(self.ref_features, feats, o.kid_subsets, o.kid_subset_size, seed=seed)
+            out["kid"], out["kid_std"], out["kid_subset_size"] = kid["mean"], kid["std"], kid["subset_size"]
+        return out
+
     @torch.no_grad()
     def prior_component_accuracy(self, n: int = 10_000) -> float | None:
         """How often the most responsible component of z ~ prior (at the evaluated scale) is the one z was drawn
@@ -240,6 +324,8 @@ class Evaluator:
             **({"posterior_outputs": self.method.output_usage(seed=self.opts.seed)}  # type: ignore[operator]
                if hasattr(self.method, "output_usage") else {}),
             "generated": {"n": o.n, "seed": o.seed, "scale": o.scale},
+            "feature_space": FEATURE_SPACES[self.feature_space],
+            "labelled": self.labelled,
             "reference": {"dataset": self.reference.name, "n": len(self.reference),
                           "split": "test" if self.cfg.data.split == "train" else "train",
                           "used_for": "FID, KID, precision/recall, density/coverage"},
@@ -250,9 +336,13 @@ class Evaluator:
             "inception_score": {"splits": o.is_splits, "classifier": "the domain classifier"},
             "precision_recall": {"k": o.k, "method": "Kynkaenniemi et al. 2019"},
             "density_coverage": {"k": o.k_dc, "method": "Naeem et al. 2020"},
-            "q": {"eq": "GM-GAN Eq. 6-7", "log_a": self.classifier.log_a,
-                  "real_row": "q of the real row is that of the held-out reference images"},
         }
+        if self.labelled:
+            p["q"] = {"eq": "GM-GAN Eq. 6-7", "log_a": self.classifier.log_a,  # type: ignore[union-attr]
+                      "real_row": "q of the real row is that of the held-out reference images"}
+        else:
+            p["skipped"] = self.skipped
+            del p["inception_score"]
         if self.train.is_image:
             from gmgan.evaluate.msssim import msssim_settings
 
@@ -275,12 +365,15 @@ class Evaluator:
             g = torch.Generator().manual_seed(o.seed)
             idx = torch.randperm(len(self.train), generator=g)[: o.n]
             real = self.score(self.train.x[idx], None, seed=o.seed)
-            # training images are their own nearest neighbours (q = 1): score q on held-out images instead
-            ref_nn = M.nearest_distances(self.ref_features, self.classifier.train_features)
-            real["q"] = float(M.quality_scores(ref_nn, self.classifier.log_a).double().mean())
-            if "d" in real:
-                real["s"] = M.combined_score(real["q"], real["d"])
+            if self.labelled:
+                # training images are their own nearest neighbours (q = 1): score q on held-out images instead
+                ref_nn = M.nearest_distances(self.ref_features, self.classifier.train_features)  # type: ignore[union-attr]
+                real["q"] = float(M.quality_scores(ref_nn, self.classifier.log_a).double().mean())  # type: ignore[union-attr]
+                if "d" in real:
+                    real["s"] = M.combined_score(real["q"], real["d"])
             result["real_train_images"] = real
+        if self.skipped:
+            result["skipped"] = self.skipped
         warning = min_test_accuracy_warning(self.classifier.info) if hasattr(self.classifier, "model") else None
         if warning:
             result["warnings"] = [warning]
@@ -288,9 +381,11 @@ class Evaluator:
         result["seconds_setup"] = round(self.setup_seconds, 1)
         return result
 
-    def sweep(self, scales: list[float], n: int = 5000) -> list[dict[str, Any]]:
+    def sweep(self, scales: list[float], n: int | None = None) -> list[dict[str, Any]]:
         """The SWEEP_COLUMNS metrics (q, diversities, FID, precision, recall, coverage, Inception Score, class
-        accuracy) at each covariance scale, with the same latents' seed."""
+        accuracy) at each covariance scale, with the same latents' seed. ``n``: samples per scale (None: 5,000,
+        or LABEL_FREE_N // 2 on unlabelled data)."""
+        n = n or (5000 if self.labelled else LABEL_FREE_N // 2)
         rows = []
         for s in scales:
             x, k = self.samples(n, s, self.opts.seed)
@@ -301,7 +396,8 @@ class Evaluator:
                          **{key: m.get(key) for key in SWEEP_COLUMNS}})
             if self.progress:
                 print(f"  {self.run_dir.name} scale {s:g}: " + "  ".join(
-                    f"{key} {m[key]:.4f}" for key in ("q", "d", "s", "fid") if m.get(key) is not None), flush=True)
+                    f"{key} {m[key]:.4f}" for key in ("q", "d", "s", "fid", "precision", "recall")
+                    if m.get(key) is not None), flush=True)
         return rows
 
 
@@ -363,7 +459,7 @@ def record_extractor(extractors: dict[str, dict[str, Any]], ev: Evaluator) -> No
 
 
 def sweep_runs(runs: list[str | Path], scales: list[float], out: Path, opts: EvalOptions | None = None,
-               n: int = 5000, progress: bool = True,
+               n: int | None = None, progress: bool = True,
                groups: dict[str, list[str]] | None = None) -> dict[str, Path]:
     """Sweep each run over ``scales``; write ``out/sweep.csv``, ``out/sweep.json`` and ``out/sweep.png``.
 
@@ -441,7 +537,7 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str]) -> Non
 
 
 TABLE_ROWS = [
-    ("fid", "FID (classifier features)"), ("kid", "KID"), ("is", "Inception Score (domain classifier)"),
+    ("fid", "FID"), ("kid", "KID"), ("is", "Inception Score (domain classifier)"),
     ("precision", "precision (k=3)"), ("recall", "recall (k=3)"), ("density", "density (k=5)"),
     ("coverage", "coverage (k=5)"), ("q", "quality q (Eq. 7)"), ("d_intra", "d_intra (Eq. 8)"),
     ("d_within_class", "d_intra within classes (ours)"),

@@ -1,0 +1,442 @@
+"""Label-free self-training of a clustering CNN on real images, started from a route's soft assignments (ours).
+
+GM-GAN's classifier route (Algorithm 2) assigns real images with a classifier trained on generated samples;
+on MNIST it plateaus where two similar digits share a component and another digit is split across two. This
+stage starts from such soft assignments ``init`` (N, K) and trains a CNN on the real images themselves, in
+rounds, without any label:
+
+1. **Balanced pseudo-labels** (SeLa, Asano et al. 2020, "Self-labelling via simultaneous clustering and
+   representation learning"): the current soft predictions P (round 0: ``init``) are turned into pseudo-labels
+   Q = diag(a) P diag(b) by Sinkhorn-Knopp iterations so that rows sum to 1 and every cluster receives an
+   equal share of the mass (or, with ``size_prior`` < 1, a mix of equal shares and the current sizes, for data
+   that is not balanced). A cluster that swallowed two classes must hand its least typical half to the
+   clusters that want it most, and two clusters sharing one class must take in other images: this is what can
+   undo the route's merges and splits, which plain self-labelling (``gmgan.cluster.refine``) cannot.
+2. **Confident points only** (SCAN's self-labelling step, Van Gansbeke et al. 2020, and FixMatch's confidence
+   threshold, Sohn et al. 2020): per cluster, the ``keep`` share of its members with the largest pseudo-label
+   score; a per-cluster share rather than a global threshold so that hard clusters are not starved.
+3. **Weak and strong views** (FixMatch): predictions that make the pseudo-labels are read on un-augmented
+   images (the weak view, in eval mode); the network is trained with cross-entropy on *strong* views (random
+   affine: rotation, translation, scale, shear; a cutout patch; brightness/contrast jitter for colour) of the
+   confident points, sampled class-balanced, so it has to learn what is invariant in a cluster rather than
+   memorise its members.
+4. **Balance term** (IIC, Ji et al. 2019; SCAN's entropy term): the loss subtracts ``entropy_weight`` times
+   the entropy of the batch-mean prediction, which keeps all K clusters in use.
+
+Stopping and the **guard** (label-free): every round measures, on a held-out ``holdout`` share of the images
+that is never trained on, the agreement between the prediction on the image and on a strong view of it
+(augmentation consistency), times the normalised entropy of the cluster sizes over all N images. The stage
+stops when fewer than ``tol`` of the images change cluster between rounds (``converged``), after
+``max_rounds`` (``max_rounds``), or, rolling back to the network of the best round so far, when that criterion
+drops more than ``guard_tol`` below its best (``guard: criterion``) or a cluster collapses below
+``min_cluster`` x N/K or grows beyond ``max_cluster`` x N/K (``guard: collapse``). ``history`` records every
+round and ``info["stop_reason"]`` why it stopped. Labels (``y_eval``) are only ever logged, never read by a
+decision.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gmgan.errors import ConfigError
+
+
+@dataclass
+class SelfTrainOptions:
+    """Every setting of :func:`self_train`. The defaults are principled, not tuned to one dataset."""
+
+    # -- rounds and stopping
+    max_rounds: int = 12  # bounds the cost (each round = one prediction pass + images_per_round training images)
+    min_rounds: int = 3  # round 1 mostly imitates init; the balancing needs a few rounds to move whole groups
+    tol: float = 0.005  # stop when < 0.5% of the images change cluster between rounds: a fixed point
+    # -- pseudo-labels
+    size_prior: float = 1.0  # cluster-mass target = size_prior * uniform + (1 - size_prior) * current sizes;
+    #   1 = equal partition (SeLa's assumption, and the one that can split merged clusters); lower it for data
+    #   known to be imbalanced
+    sinkhorn_iters: int = 50  # Sinkhorn-Knopp converges geometrically; 50 is far past 1e-3 column error here
+    sinkhorn_power: float = 3.0  # Q ~ P^power before balancing (SeLa's lambda, SwAV's 1/epsilon): a moderate
+    #   sharpening; at 1 the argmax of Q stays with the bloated cluster and merges split slowly, near-hard transport
+    #   (10+) reassigns on noise (both seen on a synthetic MNIST merge, see the probe notes)
+    smooth: float = 1e-3  # P mixed with this much uniform: one-hot inits (k-means) have no log(0) for Sinkhorn
+    keep: float = 0.5  # per cluster, the most confident half trains: SCAN/refine's usual share; the rest follows
+    # -- training
+    images_per_round: int = 20_000  # strong views trained per round (class-balanced draws): fixes the cost per
+    #   round independently of N, about 1/3 of an MNIST epoch
+    batch_size: int = 128  # the usual Adam batch for small CNNs; also the batch the entropy term is taken over
+    lr: float = 1e-3  # Adam's default, the same as the evaluation classifier's
+    cosine: bool = True  # lr decays to 0 over max_rounds (cosine): late rounds refine instead of reshuffling, so
+    #   the assignments settle and `tol` can be met; False keeps lr constant
+    weight_decay: float = 5e-4  # mild L2 (decoupled, AdamW): limits over-confidence on noisy pseudo-labels
+    entropy_weight: float = 1.0  # weight of -H(batch-mean prediction) (IIC/SCAN use 1-5); with class-balanced
+    #   sampling CE already balances, so a unit weight is a safety net rather than a driver
+    width: int = 32  # DomainClassifier width: ~60k parameters, a few hundred images/s per CPU core at 28 px
+    # -- augmentations (fractions of the image side, degrees): the FixMatch/RandAugment ranges
+    weak_shift: float = 0.07  # +-2 px at 28 px
+    rotate: float = 20.0
+    translate: float = 0.15
+    scale: tuple[float, float] = (0.8, 1.2)
+    shear: float = 15.0
+    cutout: float = 0.25  # side of the erased square (filled with the image mean), applied to half the images
+    jitter: float = 0.3  # colour only: contrast x U(1 - j, 1 + j), brightness + U(-j, j) / 2
+    # -- guard
+    holdout: float = 0.1  # share of the images never trained on, where the criterion is measured
+    guard_tol: float = 0.02  # a drop of 2 points in (consistency x balance) is beyond round-to-round noise
+    min_cluster: float = 0.2  # a cluster below 0.2 x N/K has collapsed (equal partition keeps them near 1)
+    max_cluster: float = 3.0  # one cluster above 3 x N/K has swallowed others
+    eval_batch: int = 1000  # prediction chunk size: memory only, no effect on results
+
+    def validate(self, K: int | None = None) -> None:
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise ConfigError(f"self-training option {what}")
+
+        need(isinstance(self.max_rounds, int) and self.max_rounds >= 1,
+             f"max_rounds must be an integer >= 1. Got {self.max_rounds!r}.")
+        need(isinstance(self.min_rounds, int) and 1 <= self.min_rounds <= self.max_rounds,
+             f"min_rounds must be an integer in [1, max_rounds={self.max_rounds}]. Got {self.min_rounds!r}.")
+        need(0 <= self.tol < 1, f"tol must be in [0, 1). Got {self.tol!r}.")
+        need(0 <= self.size_prior <= 1, f"size_prior must be in [0, 1]. Got {self.size_prior!r}.")
+        need(self.sinkhorn_iters >= 1, f"sinkhorn_iters must be >= 1. Got {self.sinkhorn_iters!r}.")
+        need(self.sinkhorn_power > 0, f"sinkhorn_power must be > 0. Got {self.sinkhorn_power!r}.")
+        need(0 < self.smooth < 1, f"smooth must be in (0, 1). Got {self.smooth!r}.")
+        need(0 < self.keep <= 1, f"keep must be in (0, 1]. Got {self.keep!r}.")
+        need(self.images_per_round >= self.batch_size >= 2,
+             f"needs images_per_round >= batch_size >= 2. Got {self.images_per_round!r} and {self.batch_size!r}.")
+        need(self.lr > 0 and self.weight_decay >= 0, f"lr must be > 0 and weight_decay >= 0. Got {self.lr!r}, "
+             f"{self.weight_decay!r}.")
+        need(self.entropy_weight >= 0, f"entropy_weight must be >= 0. Got {self.entropy_weight!r}.")
+        need(self.width >= 2 and self.width % 2 == 0, f"width must be an even integer >= 2. Got {self.width!r}.")
+        need(0 <= self.weak_shift < 0.5 and 0 <= self.translate < 0.5,
+             f"weak_shift and translate must be in [0, 0.5). Got {self.weak_shift!r}, {self.translate!r}.")
+        need(0 <= self.rotate <= 180 and 0 <= self.shear < 60,
+             f"rotate must be in [0, 180] and shear in [0, 60) degrees. Got {self.rotate!r}, {self.shear!r}.")
+        need(len(self.scale) == 2 and 0 < self.scale[0] <= self.scale[1],
+             f"scale must be (low, high) with 0 < low <= high. Got {self.scale!r}.")
+        need(0 <= self.cutout < 1 and 0 <= self.jitter < 1,
+             f"cutout and jitter must be in [0, 1). Got {self.cutout!r}, {self.jitter!r}.")
+        need(0 < self.holdout < 0.5, f"holdout must be in (0, 0.5). Got {self.holdout!r}.")
+        need(self.guard_tol >= 0, f"guard_tol must be >= 0. Got {self.guard_tol!r}.")
+        need(0 <= self.min_cluster < 1 < self.max_cluster,
+             f"needs 0 <= min_cluster < 1 < max_cluster. Got {self.min_cluster!r}, {self.max_cluster!r}.")
+        need(self.eval_batch >= 1, f"eval_batch must be >= 1. Got {self.eval_batch!r}.")
+        if K is not None and self.max_cluster * 1 <= 1:
+            raise ConfigError("self-training option max_cluster must exceed 1.")
+
+
+@dataclass
+class SelfTrainResult:
+    """``soft``: (N, K) final assignments of x; ``model``: the network (eval mode) that assigns new images;
+    ``history``: one dict per round (label-free numbers, plus scores when the caller passed y_eval);
+    ``info``: the settings, the stop reason, the chosen round, seconds."""
+
+    soft: Tensor
+    model: nn.Module
+    history: list[dict[str, Any]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def assign(self, images: Tensor) -> Tensor:
+        return predict(self.model, images, self.info.get("eval_batch", 1000))
+
+    def clustering(self) -> Any:
+        """A :class:`gmgan.cluster.Clustering` assigning new images with the trained network."""
+        from gmgan.cluster import Clustering
+
+        return Clustering(self.soft.shape[1], self.assign, {"selftrain": self.info})
+
+
+# ---------------------------------------------------------------------------------------------- Sinkhorn-Knopp
+def sinkhorn(p: Tensor, marginals: Tensor | None = None, iters: int = 50, power: float = 1.0,
+             smooth: float = 1e-3) -> Tensor:
+    """Balanced soft pseudo-labels (SeLa): Q = diag(a) (P^power) diag(b) with rows summing to 1 and column
+    sums N * marginals (default uniform). ``p``: (N, K) probabilities; computed in log space, float64.
+
+    Example:
+        >>> q = sinkhorn(torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]]))
+        >>> [round(v, 3) for v in q.sum(0).tolist()], [round(v, 3) for v in q.sum(1).tolist()]
+        ([2.0, 2.0], [1.0, 1.0, 1.0, 1.0])
+    """
+    N, K = p.shape
+    p = p.double().clamp_min(0)
+    p = p / p.sum(1, keepdim=True).clamp_min(1e-300)
+    p = (1 - smooth) * p + smooth / K
+    target = torch.full((K,), 1.0 / K, dtype=torch.float64) if marginals is None else marginals.double()
+    target = target / target.sum()
+    log_col = torch.log(target * N)
+    log_q = power * p.log()
+    for _ in range(iters):
+        log_q = log_q - torch.logsumexp(log_q, 0, keepdim=True) + log_col
+        log_q = log_q - torch.logsumexp(log_q, 1, keepdim=True)
+    return log_q.exp().float()
+
+
+# ---------------------------------------------------------------------------------------------- augmentations
+def _affine(x: Tensor, theta: Tensor) -> Tensor:
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def weak_view(x: Tensor, g: torch.Generator, shift: float = 0.07) -> Tensor:
+    """A random translation by whole pixels, up to ``shift`` x the side (edges repeated)."""
+    n, _, H, W = x.shape
+    s = max(1, round(shift * max(H, W))) if shift > 0 else 0
+    if s == 0:
+        return x.clone()
+    d = torch.randint(-s, s + 1, (n, 2), generator=g).to(x.dtype)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 2] = 2 * d[:, 0] / W  # whole-pixel shifts in normalised coordinates: exact with bilinear
+    theta[:, 1, 2] = 2 * d[:, 1] / H
+    return _affine(x, theta.to(x.device))
+
+
+def strong_view(x: Tensor, g: torch.Generator, o: SelfTrainOptions) -> Tensor:
+    """Random affine (rotation, translation, scale, shear), a cutout patch on half the images, and for colour
+    images brightness/contrast jitter; clamped to [-1, 1]. Random numbers from ``g`` only."""
+    n, C, H, W = x.shape
+
+    def u(lo: float, hi: float, *shape: int) -> Tensor:
+        return lo + (hi - lo) * torch.rand(*(shape or (n,)), generator=g)
+
+    rot = torch.deg2rad(u(-o.rotate, o.rotate))
+    shear = torch.deg2rad(u(-o.shear, o.shear))
+    sc = u(o.scale[0], o.scale[1])
+    t = u(-o.translate, o.translate, n, 2) * 2  # normalised coordinates span 2
+    cos, sin, tan = torch.cos(rot), torch.sin(rot), torch.tan(shear)
+    # output -> input map of the grid: (rotation @ shear) / scale, then the shift
+    a = torch.stack([torch.stack([cos, cos * tan - sin], 1), torch.stack([sin, sin * tan + cos], 1)], 1)
+    a = a / sc[:, None, None]
+    theta = torch.cat([a, t[:, :, None]], 2)
+    out = _affine(x, theta.to(x.device))
+    if o.cutout > 0:
+        side_h, side_w = max(1, round(o.cutout * H)), max(1, round(o.cutout * W))
+        cy = torch.randint(0, H, (n,), generator=g)
+        cx = torch.randint(0, W, (n,), generator=g)
+        apply = torch.rand(n, generator=g) < 0.5
+        ys = torch.arange(H)[None, :]
+        xs = torch.arange(W)[None, :]
+        in_y = ((ys - cy[:, None]).abs() <= side_h // 2)
+        in_x = ((xs - cx[:, None]).abs() <= side_w // 2)
+        mask = (in_y[:, :, None] & in_x[:, None, :] & apply[:, None, None])[:, None].to(x.device)
+        fill = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = torch.where(mask, fill, out)
+    if C == 3 and o.jitter > 0:
+        contrast = u(1 - o.jitter, 1 + o.jitter).to(x.device)[:, None, None, None]
+        bright = (u(-o.jitter, o.jitter) / 2).to(x.device)[:, None, None, None]
+        mean = out.mean(dim=(1, 2, 3), keepdim=True)
+        out = (out - mean) * contrast + mean + bright
+    return out.clamp(-1, 1)
+
+
+# ---------------------------------------------------------------------------------------------- the stage
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, batch: int = 1000) -> Tensor:
+    """Softmax of ``model`` on x in eval mode, in chunks, on the model's device; (N, K) float32 on the CPU."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        return torch.cat([torch.softmax(model(c.to(device)), 1).float().cpu() for c in x.split(batch)])
+    finally:
+        model.train(was)
+
+
+def _norm_entropy(p: Tensor) -> float:
+    p = p.double() / p.sum().clamp_min(1e-300)
+    h = -(p * p.clamp_min(1e-300).log()).sum()
+    return float(h / math.log(len(p))) if len(p) > 1 else 1.0
+
+
+def _sizes(hard: Tensor, K: int) -> Tensor:
+    return torch.bincount(hard, minlength=K)
+
+
+def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = None, seed: int = 0,
+               device: str = "cpu", progress: bool = True, x_eval: Tensor | None = None,
+               y_eval: Any = None) -> SelfTrainResult:
+    """Self-train a K-way clustering CNN on the images x (N, C, H, W) in [-1, 1] from soft assignments ``init``
+    (N, K). See the module docstring for the method. ``y_eval`` (labels of ``x_eval``, or of x when ``x_eval`` is
+    None) is only scored into the history; nothing the stage decides reads it. Deterministic given ``seed``
+    (and the thread count); the global RNG state of the caller is left as it was."""
+    from gmgan.evaluate.classifier import DomainClassifier
+
+    opts = opts or SelfTrainOptions()
+    opts.validate(K)
+    if x.dim() != 4 or not 1 <= x.shape[1] <= 4 or min(x.shape[-2:]) < 8:
+        raise ConfigError(f"self-training needs images (N, C, H, W) with C in 1..4 and sides >= 8. Got "
+                          f"{tuple(x.shape)}.")
+    if init.shape != (x.shape[0], K):
+        raise ConfigError(f"init must be (N, K) = ({x.shape[0]}, {K}) soft assignments. Got {tuple(init.shape)}.")
+    if K < 2:
+        raise ConfigError(f"self-training needs K >= 2 clusters. Got {K}.")
+    if not torch.isfinite(init).all() or (init < 0).any():
+        raise ConfigError("init must hold finite non-negative scores (soft assignments).")
+    N = x.shape[0]
+    if N < 4 * K:
+        raise ConfigError(f"self-training needs at least 4 images per cluster (N >= {4 * K}). Got N = {N}.")
+    scorer = None
+    if y_eval is not None:
+        from gmgan.cluster import scores
+
+        y_np = torch.as_tensor(y_eval).cpu().numpy()
+        xe = x if x_eval is None else x_eval
+        if len(y_np) != len(xe):
+            raise ConfigError(f"y_eval has {len(y_np)} labels for {len(xe)} images.")
+
+        def scorer(m: nn.Module | None, soft_x: Tensor) -> dict[str, float]:
+            soft = soft_x if x_eval is None or m is None else predict(m, x_eval, opts.eval_batch)
+            return {k: round(v, 5) for k, v in scores(y_np, soft.argmax(1).numpy()).items()}
+
+    start = time.perf_counter()
+    x = x.float().cpu()
+    with torch.random.fork_rng(devices=[]):  # dropout and the init use the global RNG: seeded, then restored
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(N, generator=g)
+        n_hold = max(K, round(opts.holdout * N))
+        held, fit = perm[:n_hold], perm[n_hold:]
+        x_held = x[held]
+        # a fixed strong view of the held-out images: the criterion of every round reads the same views
+        held_view = strong_view(x_held, torch.Generator().manual_seed(seed + 1), opts)
+        model = DomainClassifier(x.shape[1], K, width=opts.width).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+        steps_per_round = math.ceil(opts.images_per_round / opts.batch_size)
+        total_steps = steps_per_round * opts.max_rounds
+        step = 0
+
+        soft = init.float().cpu() / init.float().sum(1, keepdim=True).clamp_min(1e-12)
+        hard = soft.argmax(1)
+        sizes0 = _sizes(hard, K)
+        history: list[dict[str, Any]] = [{
+            "round": 0, "source": "init", "cluster_sizes": sizes0.tolist(),
+            "mean_confidence": round(float(soft.max(1).values.mean()), 5),
+            "size_entropy": round(_norm_entropy(sizes0.double()), 5),
+            "marginal_entropy": round(_norm_entropy(soft.mean(0)), 5)}]
+        if scorer is not None:
+            history[0]["eval"] = scorer(None, soft) if x_eval is None else None
+        best: dict[str, Any] | None = None
+        stop = "max_rounds"
+        for r in range(1, opts.max_rounds + 1):
+            t0 = time.perf_counter()
+            # 1. balanced pseudo-labels from the current predictions
+            if opts.size_prior >= 1:
+                marg = None
+            else:
+                cur = soft.mean(0).double()
+                marg = opts.size_prior / K + (1 - opts.size_prior) * cur / cur.sum()
+            q = sinkhorn(soft, marg, opts.sinkhorn_iters, opts.sinkhorn_power, opts.smooth)
+            q_conf, q_hard = q[fit].max(1)
+            labels_fit = q_hard
+            # 2. per cluster, the most confident `keep` share of its fit members
+            chosen = []
+            for k in range(K):
+                members = (labels_fit == k).nonzero().squeeze(1)
+                if len(members):
+                    top = q_conf[members].argsort(descending=True)[: max(1, math.ceil(opts.keep * len(members)))]
+                    chosen.append(members[top])
+            # 3. class-balanced strong-view training
+            per_cluster = math.ceil(opts.images_per_round / max(1, len(chosen)))
+            draws = torch.cat([c[torch.randint(len(c), (per_cluster,), generator=g)] for c in chosen])
+            draws = draws[torch.randperm(len(draws), generator=g)][: opts.images_per_round]
+            model.train()
+            losses, ents = [], []
+            for b in draws.split(opts.batch_size):
+                if len(b) < 2:
+                    continue
+                xb = strong_view(x[fit[b]], g, opts).to(device)
+                yb = labels_fit[b].to(device)
+                logits = model(xb)
+                ce = F.cross_entropy(logits, yb)
+                mean_p = torch.softmax(logits, 1).mean(0)
+                ent = -(mean_p * mean_p.clamp_min(1e-8).log()).sum()
+                loss = ce - opts.entropy_weight * ent
+                if opts.cosine:
+                    for group in opt.param_groups:
+                        group["lr"] = opts.lr * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+                step += 1
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(float(ce.detach()))
+                ents.append(float(ent.detach()) / math.log(K))
+            # 4. the new predictions and the label-free record
+            new_soft = predict(model, x, opts.eval_batch)
+            new_hard = new_soft.argmax(1)
+            change = float((new_hard != hard).double().mean())
+            sizes = _sizes(new_hard, K)
+            held_pred = new_soft[held].argmax(1)
+            consistency = float((predict(model, held_view, opts.eval_batch).argmax(1) == held_pred).double().mean())
+            balance = _norm_entropy(sizes.double())
+            criterion = consistency * balance
+            rec: dict[str, Any] = {
+                "round": r, "ce_loss": round(sum(losses) / max(1, len(losses)), 5),
+                "batch_marginal_entropy": round(sum(ents) / max(1, len(ents)), 5),
+                "pseudo_label_sizes": _sizes(q.argmax(1), K).tolist(), "trained_images": len(draws),
+                "confident_images": int(sum(len(c) for c in chosen)), "change": round(change, 5),
+                "cluster_sizes": sizes.tolist(), "mean_confidence": round(float(new_soft.max(1).values.mean()), 5),
+                "marginal_entropy": round(_norm_entropy(new_soft.mean(0)), 5), "size_entropy": round(balance, 5),
+                "held_out_consistency": round(consistency, 5), "criterion": round(criterion, 5),
+                "seconds": round(time.perf_counter() - t0, 1)}
+            if scorer is not None:
+                rec["eval"] = scorer(model, new_soft)  # logged only
+            history.append(rec)
+            if progress:
+                ev = f" | eval ACC {rec['eval']['acc']:.4f}" if scorer is not None else ""
+                print(f"selftrain round {r}: ce {rec['ce_loss']:.3f} change {change:.4f} criterion {criterion:.4f} "
+                      f"(consistency {consistency:.4f}, balance {balance:.4f}) sizes {sizes.min()}..{sizes.max()} "
+                      f"{rec['seconds']:.0f} s{ev}", flush=True)
+            fair = N / K
+            collapsed = bool(sizes.min() < opts.min_cluster * fair or sizes.max() > opts.max_cluster * fair)
+            if collapsed or (best is not None and criterion < best["criterion"] - opts.guard_tol):
+                stop = "guard: collapse" if collapsed else "guard: criterion"
+                rec["guard"] = (f"cluster sizes {sizes.min()}..{sizes.max()} outside [{opts.min_cluster:g}, "
+                                f"{opts.max_cluster:g}] x N/K = {fair:.0f}" if collapsed else
+                                f"criterion {criterion:.4f} < best {best['criterion']:.4f} (round {best['round']}) - "
+                                f"{opts.guard_tol:g}")
+                break
+            if best is None or criterion >= best["criterion"]:
+                best = {"round": r, "criterion": criterion, "state": copy.deepcopy(model.state_dict()),
+                        "soft": new_soft}
+            last = {"round": r, "criterion": criterion, "soft": new_soft}
+            soft, hard = new_soft, new_hard
+            if r >= opts.min_rounds and change < opts.tol:
+                stop = "converged"
+                break
+        if stop.startswith("guard"):
+            if best is None:  # the first round already failed: nothing to roll back to but init
+                chosen_round, soft = 0, init.float().cpu() / init.float().sum(1, keepdim=True).clamp_min(1e-12)
+                model = _InitAssigner(K)
+            else:
+                model.load_state_dict(best["state"])
+                chosen_round, soft = best["round"], best["soft"]
+        else:
+            chosen_round, soft = last["round"], last["soft"]
+    model.eval()
+    info = {"options": asdict(opts), "K": K, "images": N, "held_out_images": n_hold, "seed": seed,
+            "stop_reason": stop, "rounds": len(history) - 1, "chosen_round": chosen_round,
+            "architecture": f"DomainClassifier(width={opts.width})", "seconds": round(time.perf_counter() - start, 1),
+            "eval_batch": opts.eval_batch}
+    if progress:
+        print(f"selftrain: stopped after {len(history) - 1} rounds ({stop}); kept round {chosen_round}", flush=True)
+    return SelfTrainResult(soft, model, history, info)
+
+
+class _InitAssigner(nn.Module):
+    """Stand-in when the guard rejects the very first round: the stage has no network it trusts, so new images
+    cannot be assigned by it (the caller keeps the route's own assignment)."""
+
+    def __init__(self, K: int) -> None:
+        super().__init__()
+        self.K = K
+        self.dummy = nn.Parameter(torch.zeros(1), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise ConfigError("self-training rolled back to its initial assignment (round 1 already failed the guard); "
+                          "assign new images with the route itself.")
