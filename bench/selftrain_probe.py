@@ -119,7 +119,7 @@ def main() -> int:
         t1 = time.perf_counter()
         res = self_train(x, init, K, opts, seed=args.seed, x_eval=test.x, y_eval=test.y)
         rec["stage_seconds"] = round(time.perf_counter() - t1, 1)
-        test_soft = res.assign(test.x)
+        test_soft = res.assign(test.x) if res.model is not None else route.assign(test.x)
         rec["after"] = {"train": score(res.soft, y), "test": score(test_soft, test.y)}
         rec["stop_reason"], rec["rounds"] = res.info["stop_reason"], res.info["rounds"]
         rec["chosen_round"] = res.info["chosen_round"]

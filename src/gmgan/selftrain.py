@@ -89,7 +89,8 @@ class SelfTrainOptions:
     # -- guard
     holdout: float = 0.1  # share of the images never trained on, where the criterion is measured
     guard_tol: float = 0.02  # a drop of 2 points in (consistency x balance) is beyond round-to-round noise
-    min_cluster: float = 0.2  # a cluster below 0.2 x N/K has collapsed (equal partition keeps them near 1)
+    min_cluster: float = 0.1  # a cluster below a tenth of its fair share N/K has collapsed (equal partition
+    #   keeps them near 1; an early round that merely imitates an uneven init can dip to ~0.15)
     max_cluster: float = 3.0  # one cluster above 3 x N/K has swallowed others
     eval_batch: int = 1000  # prediction chunk size: memory only, no effect on results
 
@@ -138,11 +139,14 @@ class SelfTrainResult:
     ``info``: the settings, the stop reason, the chosen round, seconds."""
 
     soft: Tensor
-    model: nn.Module
+    model: nn.Module | None  # None: the guard rejected round 1 and soft is init (no network to trust)
     history: list[dict[str, Any]]
     info: dict[str, Any] = field(default_factory=dict)
 
     def assign(self, images: Tensor) -> Tensor:
+        if self.model is None:
+            raise ConfigError("self-training rolled back to its initial assignment (round 1 already failed the "
+                              f"guard: {self.info.get('stop_reason')}); assign new images with the route itself.")
         return predict(self.model, images, self.info.get("eval_batch", 1000))
 
     def clustering(self) -> Any:
@@ -314,6 +318,12 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
         soft = init.float().cpu() / init.float().sum(1, keepdim=True).clamp_min(1e-12)
         hard = soft.argmax(1)
         sizes0 = _sizes(hard, K)
+        chosen_round, last = 0, None
+        fair = N / K
+
+        def outside(s: Tensor) -> Tensor:
+            return (s < opts.min_cluster * fair) | (s > opts.max_cluster * fair)
+
         history: list[dict[str, Any]] = [{
             "round": 0, "source": "init", "cluster_sizes": sizes0.tolist(),
             "mean_confidence": round(float(soft.max(1).values.mean()), 5),
@@ -392,8 +402,10 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
                 print(f"selftrain round {r}: ce {rec['ce_loss']:.3f} change {change:.4f} criterion {criterion:.4f} "
                       f"(consistency {consistency:.4f}, balance {balance:.4f}) sizes {sizes.min()}..{sizes.max()} "
                       f"{rec['seconds']:.0f} s{ev}", flush=True)
-            fair = N / K
-            collapsed = bool(sizes.min() < opts.min_cluster * fair or sizes.max() > opts.max_cluster * fair)
+            ref = sizes0 if best is None else _sizes(best["soft"].argmax(1), K)  # sizes before this round's change
+            # a collapse is a cluster leaving the normal range that was in it (in init, or the best round): a
+            # route's own small cluster is not held against the stage
+            collapsed = bool((outside(sizes) & ~outside(ref)).any())
             if collapsed or (best is not None and criterion < best["criterion"] - opts.guard_tol):
                 stop = "guard: collapse" if collapsed else "guard: criterion"
                 rec["guard"] = (f"cluster sizes {sizes.min()}..{sizes.max()} outside [{opts.min_cluster:g}, "
@@ -412,13 +424,15 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
         if stop.startswith("guard"):
             if best is None:  # the first round already failed: nothing to roll back to but init
                 chosen_round, soft = 0, init.float().cpu() / init.float().sum(1, keepdim=True).clamp_min(1e-12)
-                model = _InitAssigner(K)
+                model = None
             else:
                 model.load_state_dict(best["state"])
                 chosen_round, soft = best["round"], best["soft"]
         else:
+            assert last is not None
             chosen_round, soft = last["round"], last["soft"]
-    model.eval()
+    if model is not None:
+        model.eval()
     info = {"options": asdict(opts), "K": K, "images": N, "held_out_images": n_hold, "seed": seed,
             "stop_reason": stop, "rounds": len(history) - 1, "chosen_round": chosen_round,
             "architecture": f"DomainClassifier(width={opts.width})", "seconds": round(time.perf_counter() - start, 1),
@@ -426,17 +440,3 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
     if progress:
         print(f"selftrain: stopped after {len(history) - 1} rounds ({stop}); kept round {chosen_round}", flush=True)
     return SelfTrainResult(soft, model, history, info)
-
-
-class _InitAssigner(nn.Module):
-    """Stand-in when the guard rejects the very first round: the stage has no network it trusts, so new images
-    cannot be assigned by it (the caller keeps the route's own assignment)."""
-
-    def __init__(self, K: int) -> None:
-        super().__init__()
-        self.K = K
-        self.dummy = nn.Parameter(torch.zeros(1), requires_grad=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        raise ConfigError("self-training rolled back to its initial assignment (round 1 already failed the guard); "
-                          "assign new images with the route itself.")

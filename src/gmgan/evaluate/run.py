@@ -162,6 +162,11 @@ class Evaluator:
         # imbalanced run is judged against the balanced distribution and shares the dataset's cached classifier
         balanced = load_from_config(d, seed, imbalance=False, data_dir=data_dir) if d.imbalance else self.train
         self.reference = load_from_config(d, seed, split=ref_split, imbalance=False, data_dir=data_dir)
+        if len(self.reference) <= max(self.opts.k, self.opts.k_dc):
+            raise EvaluationError(
+                f"the reference set (the {ref_split} split: {len(self.reference)} images) is too small for the "
+                f"nearest-neighbour scores (k = {max(self.opts.k, self.opts.k_dc)}); an image folder keeps 10% of its "
+                f"files for it, so it needs at least {10 * (max(self.opts.k, self.opts.k_dc) + 1)} images.")
         self.classifier: TrainedClassifier | _ToyClassifier | _InceptionRuler
         self.labelled = self.train.y is not None or self.train.grid is not None
         self.skipped: list[dict[str, str]] = [] if self.labelled else label_free_skips()

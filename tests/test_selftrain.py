@@ -1,0 +1,188 @@
+"""The self-training stage (gmgan.selftrain): Sinkhorn, augmentations, the stage on easy images, the guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gmgan.cluster import clustering_accuracy
+from gmgan.errors import ConfigError
+from gmgan.selftrain import SelfTrainOptions, self_train, sinkhorn, strong_view, weak_view
+
+
+def tiny_opts(**kw):
+    base = dict(max_rounds=4, min_rounds=2, images_per_round=512, batch_size=64, width=8, eval_batch=512)
+    return SelfTrainOptions(**{**base, **kw})
+
+
+def blobs(n_per: int = 100, K: int = 4, size: int = 12, seed: int = 0):
+    """K easy image classes: a bright square in a different quadrant per class, with jitter and noise."""
+    g = torch.Generator().manual_seed(seed)
+    xs, ys = [], []
+    half = size // 2
+    for k in range(K):
+        x = torch.full((n_per, 1, size, size), -1.0)
+        r0, c0 = (k // 2) * half, (k % 2) * half
+        for i in range(n_per):
+            dr, dc = torch.randint(0, 2, (2,), generator=g).tolist()
+            x[i, 0, r0 + dr:r0 + dr + half - 2, c0 + dc:c0 + dc + half - 2] = 1.0
+        x = (x + 0.2 * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+        xs.append(x)
+        ys.append(torch.full((n_per,), k))
+    return torch.cat(xs), torch.cat(ys)
+
+
+def noisy_merged_init(y: torch.Tensor, K: int, seed: int = 0) -> torch.Tensor:
+    """Classes 0 and 1 share cluster 0, class 3 is split over clusters 1 and 3, 20% uniform noise; soft 0.6."""
+    g = torch.Generator().manual_seed(seed)
+    c = y.clone()
+    c[y == 1] = 0
+    threes = (y == 3).nonzero().squeeze(1)
+    c[threes[torch.rand(len(threes), generator=g) < 0.5]] = 1
+    noise = torch.rand(len(y), generator=g) < 0.2
+    c[noise] = torch.randint(K, (int(noise.sum()),), generator=g)
+    init = torch.full((len(y), K), 0.4 / (K - 1))
+    init[torch.arange(len(y)), c] = 0.6
+    return init
+
+
+def test_sinkhorn_balances_columns_and_normalises_rows():
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(3 * torch.randn(300, 5, generator=g), 1)
+    p[:, 0] += 2  # a bloated cluster
+    p = p / p.sum(1, keepdim=True)
+    q = sinkhorn(p, iters=100)
+    assert torch.allclose(q.sum(1), torch.ones(300), atol=1e-5)
+    assert torch.allclose(q.sum(0), torch.full((5,), 60.0), rtol=0.02)
+    target = torch.tensor([0.4, 0.3, 0.1, 0.1, 0.1])
+    q2 = sinkhorn(p, target, iters=100)
+    assert torch.allclose(q2.sum(0), 300 * target, rtol=0.02)
+    onehot = torch.nn.functional.one_hot(torch.arange(300) % 3, 5).float()  # empty clusters: finite, no NaN
+    assert torch.isfinite(sinkhorn(onehot)).all()
+
+
+def test_augmentations_shape_range_and_seeding():
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    opts = SelfTrainOptions()
+    for view in (lambda g: weak_view(x, g, opts.weak_shift), lambda g: strong_view(x, g, opts)):
+        a = view(torch.Generator().manual_seed(1))
+        b = view(torch.Generator().manual_seed(1))
+        c = view(torch.Generator().manual_seed(2))
+        assert a.shape == x.shape and a.min() >= -1 and a.max() <= 1
+        assert torch.equal(a, b)
+        assert not torch.equal(a, c)
+        assert not torch.equal(a, x)
+    gray = strong_view(torch.rand(4, 1, 28, 28) * 2 - 1, torch.Generator().manual_seed(0), opts)
+    assert gray.shape == (4, 1, 28, 28)
+
+
+def test_weak_view_is_a_whole_pixel_shift():
+    x = torch.zeros(1, 1, 28, 28) - 1
+    x[0, 0, 10:18, 10:18] = 1
+    v = weak_view(x, torch.Generator().manual_seed(3), 0.07)
+    assert float(v.sum()) == pytest.approx(float(x.sum()))  # interior square moved, not blurred
+    assert set(v.unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_stage_improves_a_noisy_merged_init():
+    x, y = blobs()
+    init = noisy_merged_init(y, 4)
+    before = clustering_accuracy(y.numpy(), init.argmax(1).numpy())
+    res = self_train(x, init, 4, tiny_opts(), seed=0, progress=False)
+    after = clustering_accuracy(y.numpy(), res.soft.argmax(1).numpy())
+    assert before < 0.7
+    assert after > before + 0.15, (before, after, res.info["stop_reason"])
+    assert res.soft.shape == (len(x), 4)
+    assert torch.allclose(res.soft.sum(1), torch.ones(len(x)), atol=1e-4)
+    assert res.model is not None
+    c = res.clustering()
+    assert c.K == 4 and torch.allclose(c.assign(x[:10]), res.soft[:10], atol=1e-5)
+    rounds = res.history[1:]
+    assert len(rounds) == res.info["rounds"] >= 1
+    for key in ("ce_loss", "change", "cluster_sizes", "mean_confidence", "marginal_entropy", "criterion"):
+        assert key in rounds[0]
+    assert res.info["stop_reason"] in ("converged", "max_rounds", "guard: criterion", "guard: collapse")
+
+
+def test_y_eval_does_not_change_the_outcome():
+    x, y = blobs(n_per=40)
+    init = noisy_merged_init(y, 4)
+    opts = tiny_opts(max_rounds=2, min_rounds=1)
+    torch.manual_seed(123)
+    a = self_train(x, init, 4, opts, seed=5, progress=False)
+    state_after_a = torch.random.get_rng_state()
+    b = self_train(x, init, 4, opts, seed=5, progress=False, y_eval=y)
+    c = self_train(x, init, 4, opts, seed=5, progress=False, x_eval=x[:20], y_eval=y[:20])
+    assert torch.equal(a.soft, b.soft) and torch.equal(a.soft, c.soft)
+    assert [h.get("criterion") for h in a.history] == [h.get("criterion") for h in b.history]
+    assert "eval" in b.history[1] and "eval" not in a.history[1]
+    assert torch.equal(state_after_a, torch.random.get_rng_state())  # the caller's global RNG is untouched
+    d = self_train(x, init, 4, opts, seed=6, progress=False)
+    assert not torch.equal(a.soft, d.soft)
+
+
+def test_guard_rolls_back_when_the_criterion_worsens(monkeypatch):
+    import gmgan.selftrain as st
+
+    x, y = blobs(n_per=40)
+    init = noisy_merged_init(y, 4)
+    # size entropies of init, rounds 1, 2, 3: round 3's balance drops, so its criterion falls far below the best
+    entropies = iter([1.0, 1.0, 1.0, 0.3, 0.3, 0.3])
+    real = st._norm_entropy
+
+    def fake(p):
+        return real(p) if p.dim() != 1 or p.dtype != torch.float64 or p.sum() < 2 else next(entropies)
+
+    monkeypatch.setattr(st, "_norm_entropy", fake)
+    opts = tiny_opts(max_rounds=5, min_rounds=5, guard_tol=0.1)
+    res = self_train(x, init, 4, opts, seed=0, progress=False)
+    assert res.info["stop_reason"] == "guard: criterion"
+    assert len(res.history) - 1 == 3 and "guard" in res.history[3]
+    best = 2 if res.history[2]["criterion"] >= res.history[1]["criterion"] else 1
+    assert res.info["chosen_round"] == best
+    # the returned soft assignments and network are the best round's, not the last one's
+    assert res.history[best]["cluster_sizes"] == np.bincount(res.soft.argmax(1).numpy(), minlength=4).tolist()
+    assert torch.allclose(res.assign(x), res.soft, atol=1e-5)
+
+
+def test_guard_stops_on_collapse(monkeypatch):
+    import gmgan.selftrain as st
+
+    x, y = blobs(n_per=40)
+    init = noisy_merged_init(y, 4)
+    real_predict = st.predict
+    calls = {"n": 0}
+
+    def collapsing(model, images, batch=1000):
+        calls["n"] += 1
+        p = real_predict(model, images, batch)
+        if calls["n"] >= 3 and len(images) == len(x):  # from round 2 on: everything in cluster 0
+            p = torch.zeros_like(p)
+            p[:, 0] = 1
+        return p
+
+    monkeypatch.setattr(st, "predict", collapsing)
+    res = self_train(x, init, 4, tiny_opts(max_rounds=4, min_rounds=4), seed=0, progress=False)
+    assert res.info["stop_reason"] == "guard: collapse"
+    assert res.info["chosen_round"] == 1
+    assert min(np.bincount(res.soft.argmax(1).numpy(), minlength=4)) > 0
+
+
+@pytest.mark.parametrize("bad", [dict(keep=0), dict(keep=1.5), dict(size_prior=-0.1), dict(max_rounds=0),
+                                 dict(min_rounds=9, max_rounds=3), dict(holdout=0.7), dict(scale=(1.2, 0.8)),
+                                 dict(images_per_round=10, batch_size=64), dict(max_cluster=0.5)])
+def test_bad_options_raise_config_error(bad):
+    with pytest.raises(ConfigError, match="self-training option"):
+        SelfTrainOptions(**bad).validate()
+
+
+def test_bad_inputs_raise_config_error():
+    x, y = blobs(n_per=10)
+    init = noisy_merged_init(y, 4)
+    with pytest.raises(ConfigError, match=r"init must be \(N, K\)"):
+        self_train(x, init[:, :3], 4, tiny_opts(), progress=False)
+    with pytest.raises(ConfigError, match="images"):
+        self_train(x.flatten(1), init, 4, tiny_opts(), progress=False)
+    with pytest.raises(ConfigError, match="non-negative"):
+        self_train(x, -init, 4, tiny_opts(), progress=False)
