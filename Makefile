@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean browser
+.PHONY: setup demo test lint bench clean browser docs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q src tests
+
+# the documentation site, strict: a broken link or reference, or a docstring griffe cannot read, fails the build.
+# Built into build/site (open build/site/index.html); `.venv/bin/mkdocs serve` for a live preview. make test
+# builds it too, as tests/test_docs.py (into a temporary folder).
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir build/site
 
 # the report's browser test needs Chromium: installed here when we may (root + apt), else that test is skipped
 browser:

@@ -101,5 +101,5 @@ def test_a_run_shared_without_optimiser_state_still_samples(tmp_path):
                  "--no-progress"]) == 0
     for f in (run / "checkpoints").glob("step-*/trainer.safetensors"):
         f.unlink()
-    assert main(["sample", str(run), "--n", "4", "--file", str(tmp_path / "s.png")]) == 0
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--no-progress"]) == 2  # resuming needs it

@@ -36,7 +36,7 @@ def test_flags_reach_the_config(tmp_path):
 
 def test_sample_command_writes_images_and_tensors(toy_run, tmp_path, capsys):
     target = tmp_path / "s.png"
-    assert main(["sample", str(toy_run), "--n", "50", "--component", "3", "--scale", "0.5", "--file", str(target)]) == 0
+    assert main(["sample", str(toy_run), "--n", "50", "--component", "3", "--scale", "0.5", "--out", str(target)]) == 0
     Image.open(target).verify()
     saved = load_file(str(target.with_suffix(".safetensors")))
     assert saved["x"].shape == (50, 2) and (saved["component"] == 3).all()
@@ -64,3 +64,15 @@ def test_user_errors_are_one_line_without_traceback(argv, fragment, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2
     assert fragment in err and "Traceback" not in err
+
+
+def test_old_option_names_still_work_and_name_the_new_one(toy_run, tmp_path, capsys):
+    """Renamed options (docs/CHANGELOG.md): the old spelling runs and prints one note naming the new one."""
+    target = tmp_path / "old.png"
+    assert main(["sample", str(toy_run), "--n", "4", "--file", str(target)]) == 0
+    assert target.is_file()
+    assert "note: --file is now --out" in capsys.readouterr().err
+    assert main(["fit-prior", str(toy_run), "--components", "2", "--covariance", "diag", "--inversion-steps", "3",
+                 "--max-images", "200", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --components is now --K" in err and "note: --covariance diag is now diagonal" in err

@@ -177,14 +177,14 @@ def test_evaluate_at_a_kept_step_writes_its_own_file(tmp_path, image_cfg, cache,
     assert early["protocol"]["step"] == 2 and (run / "evaluation-step2.json").is_file()
     assert not (run / "evaluation.json").exists()
     assert evaluate_run(run, _opts(), progress=False)["protocol"]["step"] == 4
-    # --json FILE: written there (folders created), the run's own evaluation.json untouched
+    # --out FILE: written there (folders created), the run's own evaluation.json untouched
     before = (run / "evaluation.json").read_text()
     target = tmp_path / "tables" / "early.json"
-    assert main(["evaluate", str(run), "--step", "2", "--json", str(target), "--n", "40", "--pairs", "50",
+    assert main(["evaluate", str(run), "--step", "2", "--out", str(target), "--n", "40", "--pairs", "50",
                  "--classifier-steps", "30", "--no-progress"]) == 0
     assert json.loads(target.read_text())["protocol"]["step"] == 2
     assert (run / "evaluation.json").read_text() == before
-    assert main(["evaluate", str(run), "--json", str(tmp_path), "--n", "40", "--no-progress"]) == 2
+    assert main(["evaluate", str(run), "--out", str(tmp_path), "--n", "40", "--no-progress"]) == 2
 
 
 def test_cli_errors_are_one_line(digits_run, tmp_path, capsys):

@@ -160,7 +160,7 @@ def test_fit_prior_sample_evaluate_and_reconstruct_from_the_cli(tmp_path, monkey
     assert main(["reconstruct", str(run), "--n", "30", "--no-progress"]) == 0
     rec = json.loads((run / "reconstruction" / "reconstruction-encoder.json").read_text())
     assert rec["n"] == 30 and rec["mse_per_pixel"] > 0
-    assert main(["fit-prior", str(run), "--components", "5000"]) == 2
+    assert main(["fit-prior", str(run), "--K", "5000"]) == 2
     assert "Cannot fit 5000 components" in capsys.readouterr().err
 
 

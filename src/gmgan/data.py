@@ -272,7 +272,7 @@ def load_dataset(
         if data_dir is None:
             raise DataError(
                 f"data.name {name!r} reads IDX files from a folder: pass it with --data-dir DIR "
-                "(e.g. --data-dir ../shared/data/mnist)."
+                "(the folder that holds train-images-idx3-ubyte and the other IDX files)."
             )
         images, labels = load_idx_folder(data_dir, split)
         x = _resize(_to_unit_range(images, 255.0), image_size)

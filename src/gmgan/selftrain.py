@@ -28,10 +28,11 @@ that is never trained on, the agreement between the prediction on the image and 
 (augmentation consistency), times the normalised entropy of the cluster sizes over all N images. The stage
 stops when fewer than ``tol`` of the images change cluster between rounds (``converged``), after
 ``max_rounds`` (``max_rounds``), or, rolling back to the network of the best round so far, when that criterion
-drops more than ``guard_tol`` below its best (``guard: criterion``) or a cluster collapses below
-``min_cluster`` x N/K or grows beyond ``max_cluster`` x N/K (``guard: collapse``). ``history`` records every
-round and ``info["stop_reason"]`` why it stopped. Labels (``y_eval``) are only ever logged, never read by a
-decision.
+drops more than ``guard_tol`` below its best (``guard: criterion``) or a cluster stays below ``min_cluster`` x
+N/K or beyond ``max_cluster`` x N/K for two rounds running (``guard: collapse``; a single round may empty a
+cluster, e.g. when two clusters sharing one class merge, and the next balanced pseudo-labels refill it).
+``history`` records every round and ``info["stop_reason"]`` why it stopped. Labels (``y_eval``) are only ever
+logged, never read by a decision.
 """
 
 from __future__ import annotations
@@ -89,10 +90,11 @@ class SelfTrainOptions:
     # -- guard
     holdout: float = 0.1  # share of the images never trained on, where the criterion is measured
     guard_tol: float = 0.02  # a drop of 2 points in (consistency x balance) is beyond round-to-round noise
-    min_cluster: float = 0.1  # a cluster below a tenth of its fair share N/K has collapsed (equal partition
-    #   keeps them near 1; an early round that merely imitates an uneven init can dip to ~0.15)
-    max_cluster: float = 3.0  # one cluster above 3 x N/K has swallowed others
-    eval_batch: int = 1000  # prediction chunk size: memory only, no effect on results
+    min_cluster: float = 0.1  # a cluster below a tenth of its fair share N/K in two rounds running has collapsed
+    #   (the balanced pseudo-labels had a round to refill it and failed)
+    max_cluster: float = 3.0  # one cluster above 3 x N/K in two rounds running has swallowed others
+    eval_batch: int = 256  # prediction chunk size: no effect on results; 256 is ~2.5x faster than 1000 on a CPU
+    #   (the activations stay in cache)
 
     def validate(self, K: int | None = None) -> None:
         def need(ok: bool, what: str) -> None:
@@ -147,7 +149,7 @@ class SelfTrainResult:
         if self.model is None:
             raise ConfigError("self-training rolled back to its initial assignment (round 1 already failed the "
                               f"guard: {self.info.get('stop_reason')}); assign new images with the route itself.")
-        return predict(self.model, images, self.info.get("eval_batch", 1000))
+        return predict(self.model, images, self.info.get("eval_batch", 256))
 
     def clustering(self) -> Any:
         """A :class:`gmgan.cluster.Clustering` assigning new images with the trained network."""
@@ -319,6 +321,7 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
         hard = soft.argmax(1)
         sizes0 = _sizes(hard, K)
         chosen_round, last = 0, None
+        prev_sizes: Tensor | None = None
         fair = N / K
 
         def outside(s: Tensor) -> Tensor:
@@ -402,10 +405,11 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
                 print(f"selftrain round {r}: ce {rec['ce_loss']:.3f} change {change:.4f} criterion {criterion:.4f} "
                       f"(consistency {consistency:.4f}, balance {balance:.4f}) sizes {sizes.min()}..{sizes.max()} "
                       f"{rec['seconds']:.0f} s{ev}", flush=True)
-            ref = sizes0 if best is None else _sizes(best["soft"].argmax(1), K)  # sizes before this round's change
-            # a collapse is a cluster leaving the normal range that was in it (in init, or the best round): a
-            # route's own small cluster is not held against the stage
-            collapsed = bool((outside(sizes) & ~outside(ref)).any())
+            # a collapse is a cluster outside the normal range in two rounds running: one round may empty a cluster
+            # (two clusters sharing a class merge first) that the next balanced pseudo-labels refill; the route's
+            # own small clusters (init) are not held against the stage
+            collapsed = bool((outside(sizes) & outside(prev_sizes)).any()) if prev_sizes is not None else False
+            prev_sizes = sizes
             if collapsed or (best is not None and criterion < best["criterion"] - opts.guard_tol):
                 stop = "guard: collapse" if collapsed else "guard: criterion"
                 rec["guard"] = (f"cluster sizes {sizes.min()}..{sizes.max()} outside [{opts.min_cluster:g}, "
