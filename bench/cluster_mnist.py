@@ -3,7 +3,7 @@
 Runs ``gmgan cluster`` for every row, then writes docs/results/cluster-mnist.json (per route: acc, nmi, ari per
 seed and their mean, std and best, per split; CPU seconds per seed) and prints the markdown table.
 
-    python bench/cluster_mnist.py --data-dir ../shared/data/mnist --out runs/cluster \\
+    python bench/cluster_mnist.py --data-dir DIR --out runs/cluster \\
         --route "GM-GAN classifier=runs/gmgan:classifier" \\
         --route "GM-GAN + head=runs/info:head" \\
         --route "GM-GAN + head, refined=runs/info:head --refine 0.5"

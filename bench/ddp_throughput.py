@@ -5,7 +5,7 @@ Alternates the two set-ups ``--repeats`` times (machine noise hits both alike) a
 real images per second each logged (the first log interval, warm-up, left out). Writes
 docs/results/ddp-throughput.json.
 
-    python bench/ddp_throughput.py --data-dir ../shared/data/mnist            # about 5 minutes on 2 cores
+    python bench/ddp_throughput.py --data-dir DIR            # about 5 minutes on 2 cores
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ precision/recall/density/coverage against the ``prdc`` package (full distance ma
 
 Writes docs/results/metrics-speed.json.
 
-    python bench/metrics_speed.py --data-dir ../shared/data/mnist
+    python bench/metrics_speed.py --data-dir DIR
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python bench/prior_spectrum.py runs/i17/gmdyn-s0 runs/i17/gmdyn-s1 runs/i17/gmdyn-s2 \
         --label "GM-GAN dynamic=runs/i17/gmdyn-s0,runs/i17/gmdyn-s1,runs/i17/gmdyn-s2" \
-        --data-dir ../shared/data/mnist --out docs/results/prior-spectrum
+        --data-dir DIR --out docs/results/prior-spectrum
 
 The dynamic GM-GAN samples z = A_k eps + mu_k and learns mu_k and A_k with the GAN (GM-GAN Section 3). For every
 kept checkpoint of every run this reads the prior alone (no sampling of G, no labels) and records, as means over

@@ -8,7 +8,7 @@ scored with ``gmgan evaluate RUN --no-real`` and then given the listed gmgan com
     mnist-resp: --preset mnist --method responsibility --c 0.5 | interpolate --components 2,7; assign --split test
 
 Usage:
-    python bench/run_batch.py bench/jobs/responsibility.txt --out runs/i6 --data-dir ../shared/data/mnist \
+    python bench/run_batch.py bench/jobs/responsibility.txt --out runs/i6 --data-dir DIR \
         --steps 5000 --device cuda --parallel 8
     python bench/run_batch.py JOBS --only mnist-gan,mnist-resp ...   # a subset
 

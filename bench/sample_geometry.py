@@ -2,7 +2,7 @@
 classifier's features.
 
     python bench/sample_geometry.py runs/i17/gmdyn-s0 runs/i17/gan-s0 --step 27000 --n 5000 \
-        --data-dir ../shared/data/mnist --out docs/results/sample-geometry.json
+        --data-dir DIR --out docs/results/sample-geometry.json
 
 Improved recall (Kynkaenniemi et al. 2019) counts the real samples that fall inside the k-NN ball of some
 generated sample, with radii measured among the generated samples themselves. A generator whose samples lie

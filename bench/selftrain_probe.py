@@ -7,9 +7,9 @@ stage's network), with the wall time of each part. ``--init kmeans|pca-gmm`` sta
 instead of a run (fitted on --fit-images training images), to see what GM-GAN's components contribute.
 Labels are read only to score.
 
-    OMP_WAIT_POLICY=PASSIVE python bench/selftrain_probe.py --data-dir ../shared/data/mnist \\
+    OMP_WAIT_POLICY=PASSIVE python bench/selftrain_probe.py --data-dir DIR \\
         --run runs/c40/k10-s0 --run runs/c40/k10-s1 --out docs/results/selftrain-probe.json
-    OMP_WAIT_POLICY=PASSIVE python bench/selftrain_probe.py --data-dir ../shared/data/mnist --init pca-gmm
+    OMP_WAIT_POLICY=PASSIVE python bench/selftrain_probe.py --data-dir DIR --init pca-gmm
 
 Options of the stage: ``--set NAME=VALUE`` (a SelfTrainOptions field, e.g. --set max_rounds=8); ``--subset N``
 self-trains on N random training images only (a quick probe; the test split is always scored whole).

@@ -3,7 +3,7 @@
 set before torch is imported) and reads the images/s from their metrics logs (start-up excluded). Writes
 docs/results/threads.json.
 
-    python bench/threads.py --data-dir ../shared/data/mnist          # about 8 minutes on 2 CPU cores
+    python bench/threads.py --data-dir DIR          # about 8 minutes on 2 CPU cores
 """
 
 from __future__ import annotations

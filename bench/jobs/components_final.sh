@@ -1,10 +1,11 @@
 #!/bin/bash
 # Issue 15 at the longest training this session reached: the three GM-GAN seeds (mnist preset, the papers'
 # settings) at a common step S (argument), then the purity curve and the clustering table.
-#   runs/gm-std-sN: gmgan train --preset mnist --data-dir ../shared/data/mnist --out runs/gm-std-sN --steps 50000 \
+#   runs/gm-std-sN: gmgan train --preset mnist --data-dir $MNIST_DIR --out runs/gm-std-sN --steps 50000 \
 #                   --set train.seed=N --set train.keep_checkpoints=50 --set train.checkpoint_every=1000
 #                   (stopped with Ctrl-C past step S; every 1,000th step's checkpoint kept)
 set -e
+: "${MNIST_DIR:?set MNIST_DIR to the folder holding the MNIST IDX files}"
 cd "$(dirname "$0")/../.."
 S=${1:?common step}
 name=$(printf "step-%08d" "$S")
@@ -22,7 +23,7 @@ for s in 0 1 2; do
   [ -f runs/final/purity-s$s.json ] || .venv/bin/python bench/purity_curve.py runs/gm-std-s$s --every 2000 \
       --n-per-component 500 --out runs/final/purity-s$s > runs/final/purity-s$s.log 2>&1 &
 done
-.venv/bin/python bench/cluster_mnist.py --data-dir ../shared/data/mnist --out runs/final/cluster --keep-rows \
+.venv/bin/python bench/cluster_mnist.py --data-dir $MNIST_DIR --out runs/final/cluster --keep-rows \
   --skip-existing \
   --route "GM-GAN, classifier route (Alg. 2), $S steps=runs/final/gmgan:classifier --consensus" \
   > runs/final/cluster.log 2>&1

@@ -11,10 +11,11 @@
 #   (ran: sweep-unsup 27000, as "sweep 27000" before the panels were split)
 # The unsupervised GM-GAN seeds are issue 15's runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
 set -e
+: "${MNIST_DIR:?set MNIST_DIR to the folder holding the MNIST IDX files}"
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 G=.venv/bin/gmgan
-M="--preset mnist --data-dir ../shared/data/mnist --set train.keep_checkpoints=50 \
+M="--preset mnist --data-dir $MNIST_DIR --set train.keep_checkpoints=50 \
    --set train.checkpoint_every=1000 --no-progress"
 mkdir -p runs/i17
 case "$1" in
@@ -42,7 +43,7 @@ eval-sup-c|eval-acgan-9k)
   mkdir -p docs/results/$O
   for s in 0 1 2; do
     for sc in $SC; do
-      $G evaluate runs/i17/$N-s$s --no-real --n 5000 --scale $sc --no-progress --data-dir ../shared/data/mnist \
+      $G evaluate runs/i17/$N-s$s --no-real --n 5000 --scale $sc --no-progress --data-dir $MNIST_DIR \
         --json docs/results/$O/s$s-scale$sc.json > /dev/null
     done &
   done; wait ;;

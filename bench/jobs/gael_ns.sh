@@ -6,7 +6,7 @@
 set -e
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-PY=.venv/bin/python G=.venv/bin/gmgan D=../shared/data/mnist R="runs/i17/gael-s0 runs/i17/gael-s1 runs/i17/gael-s2"
+PY=.venv/bin/python G=.venv/bin/gmgan D="${MNIST_DIR:?set MNIST_DIR to the folder holding the MNIST IDX files}" R="runs/i17/gael-s0 runs/i17/gael-s1 runs/i17/gael-s2"
 case "$1" in
 train)
   $PY bench/run_batch.py bench/jobs/issue17.txt --only gael-s0,gael-s1,gael-s2 --out runs/i17 --data-dir $D \

@@ -8,7 +8,7 @@
 set -e
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-PY=.venv/bin/python G=.venv/bin/gmgan D=../shared/data/mnist
+PY=.venv/bin/python G=.venv/bin/gmgan D="${MNIST_DIR:?set MNIST_DIR to the folder holding the MNIST IDX files}"
 B="runs/i17/wgan-s0 runs/i17/wgan-s1 runs/i17/wgan-s2"
 R="runs/i17/wgan-gael-s0 runs/i17/wgan-gael-s1 runs/i17/wgan-gael-s2"
 case "$1" in

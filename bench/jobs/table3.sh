@@ -25,7 +25,7 @@
 set -e
 cd "$(dirname "$0")/../.."
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-PY=.venv/bin/python D=../shared/data/mnist
+PY=.venv/bin/python D="${MNIST_DIR:?set MNIST_DIR to the folder holding the MNIST IDX files}"
 RESP="runs/i17/resp-s0 runs/i17/resp-s1 runs/i17/resp-s2" DYN="runs/i17/gmdyn-s0 runs/i17/gmdyn-s1 runs/i17/gmdyn-s2"
 GAN="runs/i17/gan-s0 runs/i17/gan-s1 runs/i17/gan-s2"
 group() { echo "$1=${2// /,}"; }
