@@ -20,6 +20,7 @@ import re
 
 __all__ = ["cli_markdown", "command_markdown", "command_options"]
 
+Parsers = tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]
 USAGE_WIDTH = 100  # fixed, so that the page does not depend on the terminal of whoever builds it
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 
@@ -78,7 +79,7 @@ def command_markdown(name: str, parser: argparse.ArgumentParser, level: int = 2)
     if parser.description:
         lines += [_escape(" ".join(parser.description.split())), ""]
     lines += ["```text", _usage(parser), "```", ""]
-    lines += _argument_rows(parser) + [""]
+    lines += [*_argument_rows(parser), ""]
     if parser.epilog:
         lines += ["```text", parser.epilog.strip("\n"), "```", ""]
     return "\n".join(lines)
@@ -118,12 +119,15 @@ def cli_markdown() -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def command_options(include_hidden: bool = False) -> dict[str, set[str]]:
+def command_options(include_hidden: bool = False, parsers: Parsers | None = None) -> dict[str, set[str]]:
     """The option strings (``--out``, ``-h``, ...) each command accepts; key ``""`` is the top-level parser.
-    Options hidden from --help (old names kept for compatibility) count only with ``include_hidden``."""
-    from gmgan.cli import build_parser
+    Options hidden from --help (old names kept for compatibility) count only with ``include_hidden``.
+    ``parsers``: ``(parser, {command: subparser})`` as ``gmgan.cli.build_parser()`` returns (the default)."""
+    if parsers is None:
+        from gmgan.cli import build_parser
 
-    parser, commands = build_parser()
+        parsers = build_parser()
+    parser, commands = parsers
 
     def options(p: argparse.ArgumentParser) -> set[str]:
         actions = p._actions if include_hidden else _visible(p)
