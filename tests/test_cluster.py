@@ -347,3 +347,24 @@ def test_cluster_consensus_flag_writes_the_combined_clustering(tmp_path, capsys)
     assert 0 < result["consensus"]["scores"]["test"]["acc"] <= 1
     assert (out / "clusters-test-consensus.csv").is_file()
     assert "consensus of seeds 0,1" in capsys.readouterr().out
+
+
+def test_cluster_self_train_stage_runs_from_a_route_and_records_both(tmp_path, monkeypatch, capsys):
+    """--self-train: the stage starts from the route's assignment; cluster.json keeps the route's scores beside
+    the stage's, the stage's history, and picks the seed by the stage's label-free criterion."""
+    import functools
+
+    from gmgan import selftrain
+
+    small = functools.partial(selftrain.SelfTrainOptions, images_per_round=256, batch_size=32, max_rounds=2,
+                              min_rounds=1, width=8)
+    monkeypatch.setattr(selftrain, "SelfTrainOptions", small)
+    out = tmp_path / "st"
+    assert main(["cluster", "--dataset", "digits", "--method", "kmeans", "--seeds", "0,1", "--self-train",
+                 "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "cluster.json").read_text())
+    assert set(result["summary_before_self_train"]["test"]["acc"]["per_seed"]) == {"0", "1"}
+    stage = result["seeds"]["0"]["fit"]["self_train"]
+    assert stage["history"][0]["round"] == 0 and stage["stop_reason"]
+    assert "stage's criterion" in result["protocol"]["selected_seed"]
+    assert "self-training:" in capsys.readouterr().out

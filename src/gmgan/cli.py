@@ -505,7 +505,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         fit_images=args.fit_images, samples_per_component=args.samples_per_component,
         classifier_steps=args.classifier_steps, scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn,
         refine=args.refine, steps=args.steps, consensus=args.consensus, precision=args.precision,
-        sets=tuple(args.set or ()), export=args.export, export_mode=args.export_mode,
+        sets=tuple(args.set or ()), export=args.export, export_mode=args.export_mode, self_train=args.self_train,
         device=args.device, progress=not args.no_progress)
     result = cl.run_clustering(opts)
     for split, metrics in result["summary"].items():
@@ -909,6 +909,9 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refine", type=float, default=0.0, metavar="KEEP", help="ours: then train a CNN on the real "
                    "fit images the route is most sure of (this share of each cluster, e.g. 0.5), labelled by the "
                    "route, and assign with it (no labels used); 0 = off")
+    p.add_argument("--self-train", action="store_true", help="ours: then train a clustering CNN on the real "
+                   "images from the route's assignments (balanced pseudo-labels, strong augmentations, a guard that "
+                   "rolls back; gmgan.selftrain); no labels used")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], default="fp32", help="classifier "
                    "route: arithmetic of the samples' generation and the classifier's training (default fp32)")
     p.add_argument("--consensus", action="store_true", help="ours: with --seeds, also one clustering that "

@@ -383,6 +383,8 @@ class ClusterOptions:
     multi_seed: bool = False  # True: RUN is seed 0's run and RUN-s<seed> the others (trained when missing)
     splits: tuple[str, ...] | None = None  # None: ("all",) for an image folder (every file), else train and test
     sets: tuple[str, ...] = ()  # KEY=VALUE options of the recipe's config (without RUN), as gmgan train --set
+    self_train: bool = False  # ours: then the label-free self-training stage (gmgan.selftrain) on the real images
+    self_train_images: int = 0  # training images the stage trains and predicts on; 0 = all
     export: str | None = None  # write one folder per cluster here (the selected seed's, or the consensus)
     export_mode: str = "link"  # link (symbolic links to the files) | copy
     K: int | None = None
@@ -586,6 +588,10 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
     if opts.fit_images:
         fit_idx = fit_idx[: opts.fit_images]
     x_fit = train_data.x[fit_idx]
+    x_stage = None
+    if opts.self_train:  # the stage sees the real training images (all, or a random subset)
+        stage_idx = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(1))
+        x_stage = train_data.x[stage_idx[: opts.self_train_images] if opts.self_train_images else stage_idx]
     models = [] if baseline else seed_runs(opts, data_cfg, out)
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     records: dict[str, Any] = {}
@@ -607,6 +613,12 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
             rec["before_refine"] = {sp: scores(d.y.numpy(), c.assign(d.x).argmax(1).numpy())
                                     for sp, d in splits.items() if d.y is not None}
             c = refine(c, x_fit, opts.refine, opts.refine_steps, seed, opts.device)
+        if opts.self_train:
+            rec["before_self_train"] = {sp: scores(d.y.numpy(), c.assign(d.x).argmax(1).numpy())
+                                        for sp, d in splits.items() if d.y is not None}
+            c = self_train_stage(c, x_stage, seed, opts)
+            for line in _stage_lines(c):
+                print(f"seed {seed}: {line}", flush=True)
         fitted.append(c)
         fit_cpu, fit_wall = time.process_time() - cpu0, time.perf_counter() - wall0
         rec.update({"fit": c.info, "fit_cpu_seconds": round(fit_cpu, 1), "fit_wall_seconds": round(fit_wall, 1)})
@@ -648,7 +660,14 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
                          for sp, m in per_seed[seed].items())
         print(f"seed {seed}: {line or 'no labels to score'} (fit {fit_wall:.0f} s; confidence "
               f"{rec['confidence_fit_images']:.3f})", flush=True)
-    selected = max(opts.seeds, key=lambda s: records[str(s)]["confidence_fit_images"])
+    if opts.self_train and all("self_train" in fitted[i].info for i in range(len(fitted))):
+        # the stage's own label-free criterion (augmentation consistency x size balance on its held-out images)
+        crit = {s: fitted[i].info["self_train"].get("criterion") for i, s in enumerate(opts.seeds)}
+        selection = "the stage's criterion (augmentation consistency x balance of cluster sizes, held-out images)"
+        selected = max(opts.seeds, key=lambda s: crit[s] if crit[s] is not None else -1.0)
+    else:
+        selection = "the most confident clustering of the fit images (mean largest soft score)"
+        selected = max(opts.seeds, key=lambda s: records[str(s)]["confidence_fit_images"])
     combined = None
     if opts.consensus and len(fitted) > 1:
         c = consensus(fitted, x_fit, fitted[0].K, opts.seeds[0])
@@ -675,11 +694,14 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
                      "ari": "scikit-learn adjusted_rand_score",
                      "std": "sample standard deviation over seeds (ddof 1); best = the best seed by the labels, "
                             "reported beside the mean, never instead of it",
-                     "selected_seed": "the seed whose clustering is most confident on the fit images (mean largest "
-                                      "soft score): chosen without labels"},
+                     "selected_seed": f"chosen without labels: {selection}",
+                     "self_train": {"images": len(x_stage) if x_stage is not None else None,
+                                    "options": _stage_options()} if opts.self_train else None},
         "summary": summarize(per_seed), "selected_seed": selected,
         "summary_before_refine": summarize({s: records[str(s)]["before_refine"] for s in opts.seeds})
         if opts.refine else None,
+        "summary_before_self_train": summarize({s: records[str(s)]["before_self_train"] for s in opts.seeds})
+        if opts.self_train else None,
         "selected": per_seed[selected], "seeds": records,
         "consensus": combined,
         "agreement_between_seeds": {sp: seed_agreement(h) for sp, h in hard_by_seed.items()} if len(opts.seeds) > 1
@@ -693,6 +715,46 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
     atomic_write_text(out / "cluster.json", json.dumps(result, indent=1) + "\n")
     result["out"] = str(out)
     return result
+
+
+def _stage_options() -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from gmgan.selftrain import SelfTrainOptions
+
+    return asdict(SelfTrainOptions())
+
+
+def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions) -> Clustering:
+    """Ours: the label-free self-training stage (:mod:`gmgan.selftrain`) started from clustering ``c``'s soft
+    assignments of the real images ``x``; its network assigns afterwards. When the stage's guard rejects even
+    its first round, ``c`` is kept (and said so in the info)."""
+    from gmgan.selftrain import self_train
+
+    init = c.assign(x)
+    result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+    info = {**c.info, "self_train": {**result.info, "history": result.history,
+                                      "criterion": _final_criterion(result)}}
+    if result.model is None:
+        info["self_train"]["kept"] = "the route's assignment (the guard rejected the first round)"
+        return Clustering(c.K, c.assign_fn, info)
+    return Clustering(c.K, result.assign, info)
+
+
+def _final_criterion(result: Any) -> float | None:
+    """The stage's label-free criterion at the round it kept."""
+    kept = result.info.get("chosen_round")
+    for h in result.history:
+        if h.get("round") == kept and h.get("criterion") is not None:
+            return float(h["criterion"])
+    values = [h["criterion"] for h in result.history if h.get("criterion") is not None]
+    return float(values[-1]) if values else None
+
+
+def _stage_lines(c: Clustering) -> list[str]:
+    st = c.info.get("self_train", {})
+    return [f"self-training: {len(st.get('history', []))} rounds, stopped: {st.get('stop_reason')}, "
+            f"criterion {st.get('criterion')}, {st.get('seconds', 0):.0f} s"]
 
 
 EXPORT_MODES = ("link", "copy")
