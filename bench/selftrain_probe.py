@@ -87,6 +87,7 @@ def main() -> int:
     idx = torch.arange(len(train))
     if args.subset:
         idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[: args.subset]
+    assert train.y is not None and test.y is not None  # MNIST is labelled; labels only score
     x, y = train.x[idx], train.y[idx]
 
     def score(soft: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:

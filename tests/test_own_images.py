@@ -154,7 +154,7 @@ def test_a_folder_with_class_subfolders_clusters_in_one_command_and_is_scored(cl
 
 
 def test_a_preset_that_disagrees_with_the_folder_is_an_error_naming_both(flat_folder, tmp_path, capsys):
-    code, out, err = _run(["train", "--preset", "mnist", "--data-dir", flat_folder, "--out", tmp_path / "r"], capsys)
+    code, _, err = _run(["train", "--preset", "mnist", "--data-dir", flat_folder, "--out", tmp_path / "r"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "--preset mnist trains on MNIST-format IDX files" in err and "a folder of 72 colour images" in err
     assert not (tmp_path / "r").exists()

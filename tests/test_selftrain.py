@@ -135,7 +135,7 @@ def test_guard_rolls_back_when_the_criterion_worsens(monkeypatch):
         return real(p) if p.dim() != 1 or p.dtype != torch.float64 or p.sum() < 2 else next(entropies)
 
     monkeypatch.setattr(st, "_norm_entropy", fake)
-    opts = tiny_opts(max_rounds=5, min_rounds=5, guard_tol=0.1)
+    opts = tiny_opts(max_rounds=5, min_rounds=2, guard_tol=0.1)  # the guard acts after min_rounds
     res = self_train(x, init, 4, opts, seed=0, progress=False)
     assert res.info["stop_reason"] == "guard: criterion"
     assert len(res.history) - 1 == 3 and "guard" in res.history[3]
@@ -189,3 +189,16 @@ def test_bad_inputs_raise_config_error():
         self_train(x.flatten(1), init, 4, tiny_opts(), progress=False)
     with pytest.raises(ConfigError, match="non-negative"):
         self_train(x, -init, 4, tiny_opts(), progress=False)
+
+
+def test_pixel_neighbours_are_the_image_itself_and_its_own_class():
+    from gmgan.selftrain import pixel_neighbours
+
+    x, y = blobs(n_per=30)
+    idx = pixel_neighbours(x, 5, components=10, chunk=50)
+    assert idx.shape == (len(x), 6)
+    assert torch.equal(idx[:, 0], torch.arange(len(x)))
+    assert float((y[idx[:, 1:]] == y[:, None]).float().mean()) > 0.9
+    res = self_train(x, noisy_merged_init(y, 4), 4, tiny_opts(max_rounds=2, min_rounds=1, neighbours=5),
+                     seed=0, progress=False)
+    assert res.soft.shape == (len(x), 4)

@@ -549,7 +549,7 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
     from pathlib import Path
 
     from gmgan.checkpoint import atomic_write_text
-    from gmgan.data import load_dataset, load_from_config
+    from gmgan.data import load_from_config
     from gmgan.viz import save_confusion, save_image_grid
 
     route = opts.method

@@ -23,7 +23,6 @@ from gmgan import safepickle
 from gmgan.decode import IMAGE_SUFFIXES, decode_chunk
 from gmgan.errors import DataError
 
-
 CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 
 
@@ -198,8 +197,8 @@ class FolderImages:
     ignored: int
 
 
-def load_folder(folder: str | Path | None, channels: int, size: int,
-                cache: Path | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+def load_folder(folder: str | Path | None, channels: int, size: int, cache: Path | None = None,
+                progress: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """A folder of images, decoded once into a memory-mapped uint8 array (N, C, size, size)."""
     f = read_folder(folder, channels, size, cache, progress)
     return f.images, f.labels, f.class_names

@@ -206,8 +206,9 @@ class RunFigures:
         step, space = protocol.get("step"), protocol.get("feature_space", "domain classifier")
         skipped = "".join(f"<li>{html.escape(s['score'])}: {html.escape(s['why'])}</li>"
                           for s in self.evaluation.get("skipped", []))
-        return (f"<p>step {step}; features: {html.escape(str(space))}</p>"
-                + _table(["samples", *MAIN_SCORES], rows) + (f"<p>not scored:</p><ul>{skipped}</ul>" if skipped else ""))
+        not_scored = f"<p>not scored:</p><ul>{skipped}</ul>" if skipped else ""
+        return f"<p>step {step}; features: {html.escape(str(space))}</p>" + _table(["samples", *MAIN_SCORES], rows) \
+            + not_scored
 
     def clustering(self) -> str:
         parts = []
