@@ -616,6 +616,7 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         if opts.self_train:
             rec["before_self_train"] = {sp: scores(d.y.numpy(), c.assign(d.x).argmax(1).numpy())
                                         for sp, d in splits.items() if d.y is not None}
+            assert x_stage is not None
             c = self_train_stage(c, x_stage, seed, opts)
             for line in _stage_lines(c):
                 print(f"seed {seed}: {line}", flush=True)

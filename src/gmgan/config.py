@@ -221,8 +221,9 @@ def data_from_dir(update: dict[str, Any], preset: str | None) -> tuple[dict[str,
     the completed update and a line per choice made, for the user. A preset or ``data.name`` that names other
     data than the folder holds is refused, naming both: the folder is never silently replaced.
     """
-    data = update.get("data") if isinstance(update.get("data"), dict) else {}
-    data_dir = data.get("data_dir") if data else None
+    raw = update.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    data_dir = data.get("data_dir")
     if not data_dir:
         return update, []
     from gmgan.datasets import default_image_size, detect

@@ -158,7 +158,9 @@ def decode_files(files: list[Path], channels: int, size: int, out: np.ndarray, w
     tasks = [([str(f) for f in files[i : i + DECODE_CHUNK]], channels, size)
              for i in range(0, len(files), DECODE_CHUNK)]
     bad: list[tuple[int, str]] = []
-    bar = tqdm(total=len(files), desc="decoding images", unit="img", disable=not progress or len(files) < 500)
+    # no bar for small folders, without progress, or when stderr is not a terminal (logs): tqdm disable=None
+    bar = tqdm(total=len(files), desc="decoding images", unit="img",
+               disable=True if not progress or len(files) < 500 else None)
     if workers > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor

@@ -247,6 +247,7 @@ class Evaluator:
             return self._score_label_free(x, feats, full, seed)
         classes = probs.argmax(dim=1)
         out["fid"] = M.fid(self.ref_features, feats)
+        assert not isinstance(self.classifier, _InceptionRuler)  # it has no class probabilities (handled above)
         nn = M.nearest_distances(feats, self.classifier.train_features)
         out["q"] = float(M.quality_scores(nn, self.classifier.log_a).double().mean())
         if self.num_classes > 1:
@@ -336,7 +337,7 @@ class Evaluator:
                           "used_for": "FID, KID, precision/recall, density/coverage"},
             "quality_nn_set": {"split": self.cfg.data.split, "n": len(self.train)},
             "extractor": self.classifier.protocol(),
-            "kid": {"subsets": o.kid_subsets, "subset_size": min(o.kid_subset_size, o.n, len(self.reference)),
+            "kid": {"subsets": o.kid_subsets, "subset_size": min(o.kid_subset_size, o.n or 0, len(self.reference)),
                     "kernel": "(x.y / f + 1)^3"},
             "inception_score": {"splits": o.is_splits, "classifier": "the domain classifier"},
             "precision_recall": {"k": o.k, "method": "Kynkaenniemi et al. 2019"},
@@ -363,6 +364,7 @@ class Evaluator:
     def evaluate(self) -> dict[str, Any]:
         o = self.opts
         start = time.perf_counter()
+        assert o.n is not None  # resolved in __init__
         x, k = self.samples(o.n, o.scale, o.seed)
         generated = self.score(x, k, seed=o.seed, scale=o.scale)
         result: dict[str, Any] = {"protocol": self.protocol(), "generated": generated}
