@@ -16,7 +16,7 @@ with their standard deviation as a band), and, per label, the best value each ru
 checkpoints (``--best``, by default the lowest FID and the highest Inception Score: what papers/002's Table III
 reports), as mean ± sample std over the label's runs with the epochs where the runs reached it.
 
-Curves recorded earlier can stand beside new ones without their run folders (which need not outlive the session
+Curves recorded earlier can stand beside new ones without their run folders (which need not outlive the machine
 that trained them): ``--include OLD.json`` adds OLD's labels with their points as recorded, and is refused when
 OLD was measured in another evaluation classifier than the new points (the weights' SHA-256 in each file's
 ``extractors``), since FID and the rest are only comparable in one. ``--until STEP`` keeps the points up to STEP

@@ -1,4 +1,4 @@
-"""Speed of the evaluation metrics on 28x28 images (issue 3's budget: each part under 60 s on 2 CPU cores).
+"""Speed of the evaluation metrics on 28x28 images (budget: each part under 60 s on 2 CPU cores).
 
 Times, in one run:
   1. feature extraction + FID + KID + precision/recall/density/coverage for 10,000 "generated" vs 10,000

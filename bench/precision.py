@@ -1,5 +1,5 @@
-"""Training step time by arithmetic precision, against a bare PyTorch loop of the same networks (issue:
-faster training). The MNIST preset (DCGAN width 64, b_D 64, b_G 128, d 100): the GAN and the static GM-GAN
+"""Training step time by arithmetic precision, against a bare PyTorch loop of the same networks.
+The MNIST preset (DCGAN width 64, b_D 64, b_G 128, d 100): the GAN and the static GM-GAN
 through gmgan's Trainer in fp32 and bf16 (``train.precision``), and a bare loop (the same G and D, Adam,
 the non-saturating loss, nothing else) in fp32, bf16 and, with ``--compile``, fp32 and bf16 + torch.compile. All are
 timed in interleaved rounds in one process, so machine noise hits them alike; reported as ratios to the

@@ -1,4 +1,4 @@
-"""Mean component purity along training, from a run's kept checkpoints (issue: components that are classes).
+"""Mean component purity along training, from a run's kept checkpoints.
 
     python bench/purity_curve.py runs/gm-std-s0 runs/gm-std-s1 runs/gm-std-s2 --label "GM-GAN static" \
         --out docs/results/purity-curve

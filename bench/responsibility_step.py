@@ -1,4 +1,4 @@
-"""What drawing the latents costs in a responsibility-learning step (papers/002), before and after the change
+"""What drawing the latents costs in a responsibility-learning step, before and after the change
 that stopped gathering a copy of A_k for every latent.
 
 Each step draws K latents per real image, z = mu_k + A_k eps, through a full d x d factor per component, twice

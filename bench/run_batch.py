@@ -13,7 +13,7 @@ Usage:
     python bench/run_batch.py JOBS --only mnist-gan,mnist-resp ...   # a subset
 
 Run again, the same command continues: a run folder that exists is resumed from its latest checkpoint (to
---steps), so a batch cut off by a session's end loses at most one checkpoint interval, and one stopped by
+--steps), so a batch cut off by a time limit loses at most one checkpoint interval, and one stopped by
 --train-timeout none (SIGTERM: gmgan train checkpoints the step it is at). Stopping the batch itself (SIGTERM,
 or Ctrl-C) passes SIGTERM on to the runs in flight, starts nothing more and leaves batch.json as it was.
 

@@ -1,5 +1,5 @@
 """Two trainings on one machine: images/s of a training alone and of two at once, under OpenMP wait policies
-(issue: faster training). Each scenario runs ``gmgan train`` as separate processes (so the environment is
+(see the speed results). Each scenario runs ``gmgan train`` as separate processes (so the environment is
 set before torch is imported) and reads the images/s from their metrics logs (start-up excluded). Writes
 docs/results/threads.json.
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# bf16 vs fp32 at equal steps (issue 16): the GM-GAN mnist preset, seeds 0 and 1, 4,000 steps each.
+# bf16 vs fp32 at equal steps: the GM-GAN mnist preset, seeds 0 and 1, 4,000 steps each.
 # fp32: the checkpoints at step 4,000 of the long fp32 runs runs/gm-std-s{0,1} (same config, same seeds);
 # bf16: runs/bf16-s{0,1} (gmgan train --preset mnist --data-dir DIR --out runs/bf16-sN --steps 4000
 #       --set train.seed=N --precision bf16). Scores: gmgan evaluate, 10,000 samples, classifier features.

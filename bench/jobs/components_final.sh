@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 15 at the longest training this session reached: the three GM-GAN seeds (mnist preset, the papers'
+# At the longest training reached: the three GM-GAN seeds (mnist preset, the papers'
 # settings) at a common step S (argument), then the purity curve and the clustering table.
 #   runs/gm-std-sN: gmgan train --preset mnist --data-dir $MNIST_DIR --out runs/gm-std-sN --steps 50000 \
 #                   --set train.seed=N --set train.keep_checkpoints=50 --set train.checkpoint_every=1000

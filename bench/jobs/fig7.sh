@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 17, GM-GAN Fig. 7 with seeds: GAN vs unsupervised GM-GAN, AC-GAN vs supervised GM-GAN, mnist preset
+# GM-GAN Fig. 7 with seeds: GAN vs unsupervised GM-GAN, AC-GAN vs supervised GM-GAN, mnist preset
 # (the papers' settings: DCGAN nets, d = 100, K = 10, c = 0.1, sigma = 0.15 as a std, b_D 64, b_G 128, fp32),
 # 3 seeds each, every 1,000th checkpoint kept; then the convergence curves and the sweeps at a common step S.
 # The GAN seeds were started with --steps 10000, stopped (SIGTERM: a checkpoint of the step reached) when the
@@ -9,7 +9,7 @@
 #   bench/jobs/table3.sh) against the GAN retrained in the same batch (runs/i17/gan-s*), both in the pinned
 #   reference classifier -> docs/results/fig7-dyn/
 #   (ran: sweep-unsup 27000, as "sweep 27000" before the panels were split)
-# The unsupervised GM-GAN seeds are issue 15's runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
+# The unsupervised GM-GAN seeds are runs/gm-std-s{0,1,2} (same command, trained to 27,000+ steps).
 set -e
 : "${MNIST_DIR:?set MNIST_DIR to the folder holding the MNIST IDX files}"
 cd "$(dirname "$0")/../.."

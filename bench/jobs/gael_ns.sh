@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 17, GAEL's Table 1 with the non-saturating loss: GAN + encoder, mnist preset, 3 seeds, 27,000 steps
+# GAEL's Table 1 with the non-saturating loss: GAN + encoder, mnist preset, 3 seeds, 27,000 steps
 # (28.8 epochs, as the GAN baseline of Fig. 7), every score on 5,000 samples at scale 1 in the reference classifier.
 #   bench/jobs/gael_ns.sh train     # run_batch: train, evaluate, reconstruct --score, fit-prior 10/50, evaluate each
 #   bench/jobs/gael_ns.sh analyse   # convergence curve, the table, sample grids, the classifier margin

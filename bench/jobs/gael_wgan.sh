@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 17, GAEL's Table 1 with WGAN-GP: GAN and GAN + encoder, mnist preset with Gulrajani et al.'s image settings
+# GAEL's Table 1 with WGAN-GP: GAN and GAN + encoder, mnist preset with Gulrajani et al.'s image settings
 # (n_critic 5, lr 1e-4, betas 0.5/0.9, penalty 10), 3 seeds each, 5,400 generator steps = 27,000 critic batches =
 # 28.8 epochs (the non-saturating rows' data budget), every score on 5,000 samples at scale 1 in the reference
 # classifier.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# EMA of G and spectral norm of D against the plain GM-GAN at equal steps (issue 16), on scikit-learn's digits
+# EMA of G and spectral norm of D against the plain GM-GAN at equal steps, on scikit-learn's digits
 # (the demo preset, 5,000 steps), seeds 0 and 1; scored by gmgan evaluate (2,000 samples, classifier features).
 set -e
 cd "$(dirname "$0")/../.."

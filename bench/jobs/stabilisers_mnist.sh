@@ -1,5 +1,5 @@
 #!/bin/bash
-# EMA of G and spectral norm of D at equal steps on MNIST (issue 16): the GM-GAN mnist preset in bf16,
+# EMA of G and spectral norm of D at equal steps on MNIST: the GM-GAN mnist preset in bf16,
 # 4,000 steps, seeds 0 and 1, against the plain bf16 runs runs/bf16-s{0,1} of bench/jobs/bf16_quality.sh.
 #   gmgan train --preset mnist --data-dir DIR --out runs/stab-mnist/ema-sN --steps 4000 --set train.seed=N \
 #       --precision bf16 --set train.ema=0.999          (sn: --set model.d_norm=spectral)

@@ -1,18 +1,18 @@
 #!/bin/bash
-# Issue 17, the responsibility model's Table III on MNIST (papers/002, Section III-C) on the CPU, across sessions:
+# the responsibility model's Table III on MNIST (Section III-C) on the CPU, resumable:
 # the responsibility model (C shared, the default), the dynamic GM-GAN and the GAN, 3 seeds each, 27,000 steps =
 # 28.8 epochs (Fig. 7's length), every 1,000th checkpoint kept. The responsibility model's step is 6.6x a
 # GM-GAN step (K = 10 fakes per real image), so this is ~12 CPU hours: each call trains for at most 2.5 hours
 # (--train-timeout), evaluates what it reached, and the same call continues from the latest checkpoints.
-#   bench/jobs/table3.sh train      # once per session until every run is at 27,000 steps (runs/i17/batch.json);
-#                                   # TRAIN_TIMEOUT=<seconds> caps this call (default 9000) to fit a session
+#   bench/jobs/table3.sh train      # repeat until every run is at 27,000 steps (runs/i17/batch.json);
+#                                   # TRAIN_TIMEOUT=<seconds> caps this call (default 9000) to fit a time limit
 #   bench/jobs/table3.sh curves     # convergence curves (5,000 samples every 3,000 steps) and the best FID / IS
 #                                   # over training (the paper's Table III protocol) -> docs/results/
 #   bench/jobs/table3.sh table      # Table III over seeds (parameters, epochs, FID, KID, IS, ...) -> docs/results/table3
 #   bench/jobs/table3.sh train-size # then the size experiment (Section III-D): the responsibility model and the
 #                                   # GAN at half width (model.width=32), 3 seeds, 27,000 steps, same caps
 #   SEED=N bench/jobs/table3.sh train-size-seed # one half-width responsibility seed alone, 2 threads, from scratch
-#                                   # or its latest checkpoint (~2 h to 27,000 steps: fits one session when the run
+#                                   # or its latest checkpoint (~2 h to 27,000 steps: fits a 3-hour slot when the run
 #                                   # folders do not outlive it; curves-size --reuse keeps what earlier ones scored)
 #   bench/jobs/table3.sh table-size # its table beside the full-width rows -> docs/results/table3-size (needs the
 #                                   # full-width run folders of `train` too)
