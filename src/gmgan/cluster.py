@@ -754,8 +754,8 @@ def _final_criterion(result: Any) -> float | None:
 
 def _stage_lines(c: Clustering) -> list[str]:
     st = c.info.get("self_train", {})
-    return [f"self-training: {len(st.get('history', []))} rounds, stopped: {st.get('stop_reason')}, "
-            f"criterion {st.get('criterion')}, {st.get('seconds', 0):.0f} s"]
+    return [f"self-training: {st.get('rounds')} rounds (kept round {st.get('chosen_round')}), stopped: "
+            f"{st.get('stop_reason')}, criterion {st.get('criterion')}, {st.get('seconds', 0):.0f} s"]
 
 
 EXPORT_MODES = ("link", "copy")
