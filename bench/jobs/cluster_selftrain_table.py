@@ -11,7 +11,8 @@ import argparse
 import json
 from pathlib import Path
 
-LABELS = {"gmgan": "GM-GAN Alg. 2", "pcagmm": "GMM (PCA 50)", "kmeans": "k-means (pixels)"}
+LABELS = {"gmgan": "GM-GAN Alg. 2", "pcagmm": "GMM (PCA 50)", "pcagmm12": "GMM (PCA 50), seeds 1-2",
+          "kmeans": "k-means (pixels)"}
 
 
 def fmt(m: dict) -> str:
