@@ -1,7 +1,7 @@
 """How much a score depends on which classifier measured it: the same samples in two classifiers of one recipe.
 
-    gmgan train-classifier --dataset mnist --data-dir DIR --cache-dir /tmp/clf1 --retrain   # OMP_NUM_THREADS=1
-    gmgan evaluate RUN --no-real --n 5000 --cache-dir /tmp/clf1 --json RUN/evaluation-other-classifier.json
+    gmgan train-classifier --data-dir DIR --cache-dir CACHE --retrain   # OMP_NUM_THREADS=1
+    gmgan evaluate RUN --no-real --n 5000 --cache-dir CACHE --out RUN/evaluation-other-classifier.json
     python bench/ruler_margin.py RUN ... --other evaluation-other-classifier.json --out docs/results/ruler-margin.json
 
 For each run, ``evaluation.json`` and the ``--other`` file must score the same samples (same checkpoint, n and

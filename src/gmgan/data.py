@@ -207,12 +207,7 @@ def _find(folder: Path, stem: str) -> Path:
 
 def load_idx_folder(folder: str | Path, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Images (N, H, W) uint8 and labels (N,) of an MNIST-format folder."""
-    folder = Path(folder)
-    if folder.is_file():
-        raise DataError(f"--data-dir {folder} is a file; give the folder that holds it and the other IDX files "
-                        f"(--data-dir {folder.parent}).")
-    if not folder.is_dir():
-        raise DataError(f"Data folder {folder} does not exist. Pass the folder holding the IDX files with --data-dir.")
+    folder = ds.existing_folder(folder, "the IDX files")
     prefix = "train" if split == "train" else "t10k"
     img_path, lbl_path = _find(folder, f"{prefix}-images-idx3-ubyte"), _find(folder, f"{prefix}-labels-idx1-ubyte")
     images, labels = read_idx(img_path), read_idx(lbl_path)

@@ -199,13 +199,6 @@ class FolderImages:
     ignored: int
 
 
-def load_folder(folder: str | Path | None, channels: int, size: int, cache: Path | None = None,
-                progress: bool = True) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """A folder of images, decoded once into a memory-mapped uint8 array (N, C, size, size)."""
-    f = read_folder(folder, channels, size, cache, progress)
-    return f.images, f.labels, f.class_names
-
-
 def read_folder(folder: str | Path | None, channels: int, size: int, cache: Path | None = None,
                 progress: bool = True) -> FolderImages:
     """Decode a folder once (several processes for large folders) into ``$GMGAN_CACHE/images/<key>/`` and read it
@@ -232,7 +225,8 @@ def read_folder(folder: str | Path | None, channels: int, size: int, cache: Path
             started = time.perf_counter()
             raw = np.lib.format.open_memmap(tmp / "all.npy", mode="w+", dtype=np.uint8,
                                             shape=(len(files), channels, size, size))
-            bad = decode_files(files, channels, size, raw, decode_workers(len(files)), progress)
+            workers = decode_workers(len(files))
+            bad = decode_files(files, channels, size, raw, workers, progress)
             seconds = time.perf_counter() - started
             bad_rows = {i for i, _ in bad}
             keep = [i for i in range(len(files)) if i not in bad_rows]
@@ -260,7 +254,7 @@ def read_folder(folder: str | Path | None, channels: int, size: int, cache: Path
             (tmp / "meta.json").write_text(json.dumps({
                 "folder": str(folder), "n": len(keep), "channels": channels, "size": size, "class_names": names,
                 "skipped": skipped, "ignored_files": ignored, "decode_seconds": round(seconds, 2),
-                "decode_workers": decode_workers(len(files))}))
+                "decode_workers": workers}))
             if bad:
                 first = skipped[0]
                 print(f"note: skipped {len(bad)} of {len(files)} files in {folder} that are not readable images "
@@ -318,6 +312,18 @@ def _has(folder: Path, *names: str) -> bool:
     return any((folder / n).is_file() for n in names)
 
 
+def existing_folder(path: str | Path, holds: str) -> Path:
+    """``path`` as a folder, or the one clear error a user gets for a file or a missing path given as --data-dir
+    (``holds``: what the folder should hold, for the message)."""
+    folder = Path(path)
+    if folder.is_file():
+        raise DataError(f"--data-dir {folder} is a file; give the folder that holds {holds} (--data-dir "
+                        f"{folder.parent}).")
+    if not folder.is_dir():
+        raise DataError(f"--data-dir {folder} does not exist. Give the folder that holds {holds}.")
+    return folder
+
+
 def detect(data_dir: str | Path) -> DataSource:
     """What a folder holds, from its files: MNIST-format IDX files, the CIFAR-10/100 or STL-10 archives
     (the folder itself or the archive's inner folder inside it), or images (flat, or one subfolder per class).
@@ -327,12 +333,7 @@ def detect(data_dir: str | Path) -> DataSource:
     """
     from collections import Counter
 
-    folder = Path(data_dir)
-    if folder.is_file():
-        raise DataError(f"--data-dir {folder} is a file; give the folder that holds the data (--data-dir "
-                        f"{folder.parent}).")
-    if not folder.is_dir():
-        raise DataError(f"--data-dir {folder} does not exist. Give the folder that holds the data.")
+    folder = existing_folder(data_dir, "the data")
     if _has(folder, "train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte",
             "t10k-images-idx3-ubyte.gz"):
         return DataSource("idx", ("mnist", "fashion-mnist"), str(folder))
