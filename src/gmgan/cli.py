@@ -1,5 +1,5 @@
 """The ``gmgan`` command: train, sample, evaluate, fit-prior, reconstruct, interpolate, assign, cluster,
-report, sweep, train-classifier, convert-inception, demo.
+report, explore, sweep, train-classifier, convert-inception, demo.
 
 Conventions: ``train`` writes the run folder given by ``--out RUN_DIR``; the commands that read a run take it as
 their first argument (``gmgan sample RUN_DIR``). ``--seed``, ``--data-dir``, ``--device`` (auto: cuda when
@@ -194,10 +194,9 @@ def _scales() -> tuple[float, ...]:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import torch
     from safetensors.torch import save_file
 
-    from gmgan.nets import generate
+    from gmgan.sampling import draw
     from gmgan.train import load_trained
     from gmgan.viz import save_image_grid
 
@@ -207,27 +206,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
         method.prior = load_fitted_prior(args.run)[0].to(args.device)
         method.mapping = None  # the fitted components are not tied to classes
-    if args.n < 1:
-        raise GmganError(f"--n must be >= 1. Got {args.n} instead.")
-    if args.class_ is not None and args.component is not None:
-        raise GmganError("Give --class or --component, not both: --class picks the components of that class.")
-    _check_scale(args.scale)
-    K = method.prior.K
-    if args.component is not None and not 0 <= args.component < K:
-        raise GmganError(
-            f"--component {args.component}: {args.run} has {K} component(s), numbered 0..{K - 1}." if K > 1 else
-            f"--component: {args.run} samples z from one N(0, I) (method {type(method).__name__}), it has no "
-            "mixture components. Leave --component out, or use a gmgan run.")
-    g = torch.Generator(device=method.prior.device).manual_seed(args.seed)
-    component: Any = args.component
-    tag = "all" if component is None else f"c{component}"
+    x, z, k, note = draw(method, args.n, args.component, args.class_, args.scale, args.seed)
+    if note:
+        print(note)
+    tag = "all" if args.component is None else f"c{args.component}"
     if args.class_ is not None:
-        component, note = _class_components(method, args.class_, args.n, g)
         tag = f"class{args.class_}"
-        if note:
-            print(note)
-    z, k = method.prior.sample(args.n, component=component, scale=args.scale, generator=g)
-    x = generate(method.G, z)
     target = Path(args.out) if args.out else Path(args.run) / "samples" / (
         f"sample-n{args.n}-{tag}-s{args.scale:g}-seed{args.seed}{'-fitted' if args.prior == 'fitted' else ''}.png")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -243,31 +227,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _check_scale(scale: float) -> None:
-    if not scale > 0:
-        raise GmganError(f"--scale multiplies the prior's covariance and must be > 0 (1 = as trained). Got {scale:g}.")
+    from gmgan.sampling import check_scale
 
-
-def _class_components(method: Any, name: str, n: int, generator: Any) -> tuple[Any, str]:
-    """Components to draw n samples of class ``name`` from (uniform over the class's components), and a note
-    when those components also stand for other classes."""
-    import torch
-
-    mapping = method.mapping
-    if mapping is None:
-        raise GmganError(
-            "--class needs a run trained with labels (--method acgan, or gmgan --supervised): in this run the "
-            "components are not tied to classes. Use --component K to draw from one component."
-        )
-    m = mapping.class_index(name)
-    comps = torch.tensor(mapping.components_of(m))
-    pick = comps[torch.randint(len(comps), (n,), generator=generator, device=generator.device).cpu()]
-    shared = [k for k in comps.tolist() if len(mapping.classes_of(k)) > 1]
-    note = ""
-    if shared:
-        classes = sorted({mapping.class_names[c] for k in shared for c in mapping.classes_of(k)})
-        note = (f"note: class {name} shares component(s) {shared} with other classes ({', '.join(classes)}); "
-                "samples may show any of them.")
-    return pick.to(method.prior.device), note
+    check_scale(scale)
 
 
 def cmd_fit_prior(args: argparse.Namespace) -> int:
@@ -937,6 +899,24 @@ def _args_report(p: argparse.ArgumentParser) -> None:
                    "figure and a table of mean ± standard error per model and sigma; repeatable")
 
 
+def _args_explore(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", metavar="RUN_DIR", nargs="+", help="one run folder, or several (a Run list and a Compare "
+                   "tab)")
+    p.add_argument("--port", type=int, default=7860, help="port of the page (default 7860; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only; "
+                   "0.0.0.0 lets other machines in, without any login)")
+    p.add_argument("--data-dir", metavar="DIR", help="the runs' data where it is not at the path recorded in "
+                   "config.yaml: used for the Clusters tab's members and for D's BatchNorm statistics")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from gmgan.explore_app import serve
+
+    serve(args.runs, args.host, args.port, args.device, args.data_dir)
+    return 0
+
+
 def _args_sweep(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", metavar="RUN_DIR", nargs="*", help="run folders, drawn on one figure, one line each")
     p.add_argument("--group", action="append", metavar="LABEL=RUN,RUN", help="the runs (seeds) of one model, "
@@ -1026,6 +1006,12 @@ COMMANDS: dict[str, tuple[Any, Any, str, str | None]] = {
     "report": (_args_report, cmd_report, "one self-contained HTML page of one or more runs (figures inlined)",
                "examples:\n  gmgan report runs/mnist-gmgan            # runs/mnist-gmgan/report.html\n"
                "  gmgan report runs/mnist-gan runs/mnist-gmgan --out compare.html   # side by side"),
+    "explore": (_args_explore, cmd_explore, "a live page to look inside trained runs: sample, sigma, interpolate, "
+                "your own image, clusters, compare (needs: pip install 'gmgan[explore]')",
+                "examples:\n  gmgan explore runs/demo                  # then open the address it prints\n"
+                "  gmgan explore runs/gmgan runs/gan --port 8000      # two runs: a Run list and a Compare tab\n"
+                "Every grid of the Sample tab is the one gmgan sample writes for the same run, seed and settings "
+                "(the page shows that command)."),
     "sweep": (_args_sweep, cmd_sweep, "q, d and s over covariance scales (GM-GAN Section 4.3), CSV and plot",
               EPILOG_SWEEP),
     "train-classifier": (_args_train_classifier, cmd_train_classifier, "train (or show) the cached evaluation "
