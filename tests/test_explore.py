@@ -268,6 +268,18 @@ def test_the_page_in_a_real_browser(runs, tmp_path):
             page.set_input_files("#upload input[type=file]", str(bad))
             page.wait_for_selector("text=not an image this page can read", timeout=30_000)
             assert _get(url)[0] == 200
+
+            # the folder run: pick it in the Run list, then its clusters' members
+            page.click("#run input")
+            page.get_by_role("option", name="mine").click()
+            page.wait_for_function("() => document.querySelector('#run-info').innerText.includes('mine')",
+                                   timeout=30_000)
+            assert "data folder, 16 px, 3 channel(s)" in page.inner_text("#run-info")
+            page.get_by_role("tab", name="Clusters").click()
+            page.wait_for_function("() => document.querySelector('#clusters-line') && "
+                                   "document.querySelector('#clusters-line').innerText.includes('most confident')",
+                                   timeout=30_000)
+            assert page.locator("#clusters-image img").count() == 1
             browser.close()
     finally:
         app.close()

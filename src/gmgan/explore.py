@@ -80,15 +80,17 @@ class RunView:
             raise ConfigError(f"{run_dir} is not a gmgan run: it has no config.yaml. Give a folder written by "
                               "gmgan train (or gmgan demo).")
         load_run_config(self.path)  # a clear error for a config this version cannot read
-        self.cfg, self.method, self.step = load_trained(self.path, device)
+        self.cfg, method, self.step = load_trained(self.path, device)
+        self.method: Any = method  # a GANMethod; its heads vary with the run (encoder, C, component head)
         self.device = device
         recorded = self.cfg.data.data_dir
         # --data-dir stands in for the data only where the recorded folder is gone (moved, another machine)
         self.data_dir = data_dir if data_dir and not (recorded and Path(recorded).exists()) else None
         self.name = self.path.name
-        shape = tuple(self.method.G.out_shape)
+        shape: tuple[int, ...] = tuple(method.G.out_shape)  # type: ignore[arg-type]
         self.is_image = len(shape) == 3
-        self.channels, self.size = (shape[0], shape[-1]) if self.is_image else (0, 0)
+        self.channels: int = int(shape[0]) if self.is_image else 0
+        self.size: int = int(shape[-1]) if self.is_image else 0
         self.K = int(self.method.prior.K)
         self.mapping = getattr(self.method, "mapping", None)
         self._fitted: Any = None
@@ -257,7 +259,8 @@ class RunView:
         p = Path(path)
         notes: list[str] = []
         try:
-            with Image.open(p) as im:
+            with Image.open(p) as opened:
+                im: Image.Image = opened
                 w, h = im.size
                 if w * h > MAX_UPLOAD_PIXELS:
                     raise DataError(f"{p.name} is {w} x {h} pixels, too large to read ({MAX_UPLOAD_PIXELS:,} at "

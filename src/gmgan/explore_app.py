@@ -20,8 +20,9 @@ from gmgan.explore import ANY, RunView, check_port
 CSS = (".gradio-container img { image-rendering: pixelated; } "
        ".gradio-container button[aria-label='Share'] { display: none; } "
        ".grid-out img { width: 100%; height: 100%; object-fit: contain; }")  # grids fill their box
+# an output grid: lossless PNG, the very pixels gmgan sample writes
 PICTURE: dict[str, Any] = {"format": "png", "type": "numpy", "buttons": ["download", "fullscreen"],
-                           "interactive": False, "elem_classes": ["grid-out"]}  # an output grid: lossless PNG, the pixels gmgan sample writes
+                           "interactive": False, "elem_classes": ["grid-out"]}
 INSTALL_HINT = "pip install 'gmgan[explore]'  (or: pip install gradio)"
 
 
@@ -113,10 +114,11 @@ def build_app(views: dict[str, RunView]) -> Any:
     def components_of(v: RunView) -> list[str]:
         return [str(k) for k in range(v.K)] if v.is_mixture else []
 
-    def clustering_choices(v: RunView) -> list[str]:
-        return [str(p) for p in v.clusterings()]
+    def clustering_choices(v: RunView) -> list[tuple[str, str]]:
+        return [(str(p.relative_to(v.path)), str(p)) for p in v.clusterings()]
 
-    with gr.Blocks(title="gmgan explore", analytics_enabled=False) as app:
+    # the grids Gradio writes to its cache are deleted after 15 minutes (checked every 5): a long session stays small
+    with gr.Blocks(title="gmgan explore", analytics_enabled=False, delete_cache=(300, 900)) as app:
         gr.Markdown("# gmgan explore")
         with gr.Row():
             run = gr.Dropdown(names, value=names[0], label="Run", elem_id="run", scale=1)
@@ -230,9 +232,9 @@ def build_app(views: dict[str, RunView]) -> Any:
                 cl = clustering_choices(first)
                 with gr.Row():
                     with gr.Column(scale=1, min_width=260):
-                        c_folder = gr.Dropdown(cl, value=cl[0] if cl else None, label="Clustering (gmgan cluster)",
+                        c_folder = gr.Dropdown(cl, value=cl[0][1] if cl else None, label="Clustering (gmgan cluster)",
                                                elem_id="clusters-folder")
-                        c_k = gr.Slider(0, max(1, first.K - 1), value=0, step=1, label="Cluster", elem_id="clusters-k")
+                        c_k = gr.Dropdown([], label="Cluster (its size)", elem_id="clusters-k")
                         c_n = gr.Slider(10, 100, value=50, step=10, label="Members shown", elem_id="clusters-n")
                         c_sizes = gr.Markdown(elem_id="clusters-sizes")
                     with gr.Column(scale=3):
@@ -240,7 +242,7 @@ def build_app(views: dict[str, RunView]) -> Any:
                                          height=560)
                         c_line = gr.Markdown(elem_id="clusters-line")
 
-                def do_members(name: str, folder: str | None, k: int, n: int) -> tuple[Any, str, str]:
+                def do_members(name: str, folder: str | None, k: str | None, n: int) -> tuple[Any, str, str]:
                     """Members of cluster k; a problem (data not at hand, an empty cluster) is the tab's text."""
                     try:
                         v = view_of(name)
@@ -249,12 +251,28 @@ def build_app(views: dict[str, RunView]) -> Any:
                                           "and its clusters appear here."), ""
                         sizes = v.cluster_sizes(folder)
                         size_text = "sizes: " + ", ".join(f"{c}: {s:,}" for c, s in sizes.items())
+                        if k is None:
+                            return None, "pick a cluster", size_text
                         picture, line = v.cluster_members(folder, int(k), int(n))
                         return picture, line, size_text
                     except GmganError as exc:
                         return None, f"**{exc}**", ""
 
-                for control in (c_folder, c_k, c_n):
+                def open_clustering(name: str, folder: str | None, n: int) -> tuple[Any, ...]:
+                    """A clustering picked: its non-empty clusters in the Cluster list, the largest one shown."""
+                    choices: list[tuple[str, str]] = []
+                    k = None
+                    try:
+                        sizes = view_of(name).cluster_sizes(folder) if folder else {}
+                    except GmganError:  # do_members below says what is wrong
+                        sizes = {}
+                    if sizes:
+                        choices = [(f"{c} ({s:,} images)", str(c)) for c, s in sizes.items() if s]
+                        k = str(max(sizes, key=lambda c: sizes[c]))
+                    return (gr.update(choices=choices, value=k), *do_members(name, folder, k, n))
+
+                c_folder.change(open_clustering, [run, c_folder, c_n], [c_k, c_img, c_line, c_sizes])
+                for control in (c_k, c_n):
                     control.change(do_members, [run, c_folder, c_k, c_n], [c_img, c_line, c_sizes],
                                    trigger_mode="always_last", show_progress="hidden")
 
@@ -312,15 +330,16 @@ def build_app(views: dict[str, RunView]) -> Any:
                 gr.update(choices=comps, value=comps[0] if comps else None),
                 gr.update(choices=comps, value=comps[1] if len(comps) > 1 else None),
                 gr.update(choices=["none", *comps], value="none"),
-                gr.update(choices=cl, value=cl[0] if cl else None), gr.update(maximum=max(1, v.K - 1), value=0),
+                gr.update(choices=cl, value=cl[0][1] if cl else None),
+                *open_clustering(name, cl[0][1] if cl else None, 50),
                 None, None, "",
             )
 
         run.change(switch, run, [info, s_choice, s_img, s_cmd, t_choice, t_curve, t_table, i_a, i_b, i_c,
-                                 c_folder, c_k, y_file, y_label, y_text])
+                                 c_folder, c_k, c_img, c_line, c_sizes, y_file, y_label, y_text])
         app.load(do_tradeoff, [run, t_choice, t_per, t_seed], t_img)
         app.load(do_interpolate, [run, i_a, i_b, i_c, i_len, i_rows, i_seed], i_img)
-        app.load(do_members, [run, c_folder, c_k, c_n], [c_img, c_line, c_sizes])
+        app.load(open_clustering, [run, c_folder, c_n], [c_k, c_img, c_line, c_sizes])
         app.load(do_compare, m_inputs, [m_left, m_left_note, m_right, m_right_note])
     return app
 
