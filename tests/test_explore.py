@@ -175,6 +175,22 @@ def test_cluster_members_by_index_and_by_file(runs, tmp_path):
     assert view.cluster_members(view.clusterings()[0], next(iter(sizes)), n=5)[0].ndim == 3
 
 
+def test_every_control_works_on_a_folder_run(runs, tmp_path):
+    view = RunView(runs["folder"])
+    assert view.is_image and view.channels == 3 and view.size == 16 and view.choices()[1] == "component 0"
+    assert view.sample("component 1", 0.7, 20, 1).shape == (1 + 2 * 17, 1 + 10 * 17, 3)  # 16 px + 1 px padding
+    assert view.tradeoff(None, 5, 0).shape[0] == 1 + 7 * 17
+    assert view.interpolate(0, 1, 2, length=4).shape[:2] == (1 + 4 * 17, 1 + 4 * 17)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((50, 70, 4), 90, np.uint8)).save(photo)  # RGBA, not square, another size
+    ident = view.identify(photo, inversion_steps=3)
+    assert list(ident.heads) == ["inversion -> the trained mixture"] and ident.picture.ndim == 3
+    assert any("RGBA" in n for n in ident.notes) and any("cropped from 70 x 50" in n for n in ident.notes)
+    [folder] = view.clusterings()
+    sizes = view.cluster_sizes(folder)
+    assert view.cluster_members(folder, max(sizes, key=sizes.get))[0].ndim == 3
+
+
 def test_a_folder_that_is_not_a_run_and_a_busy_port_are_one_line_exit_2(runs, tmp_path, capsys):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -231,6 +247,8 @@ def test_the_page_in_a_real_browser(runs, tmp_path):
                 "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync"])
             page = browser.new_page(viewport={"width": 1280, "height": 860})
+            requests = []
+            page.on("request", lambda r: requests.append(r.url))
             page.goto(url)
             page.wait_for_selector("#sample-image img", timeout=60_000)
             before = page.get_attribute("#sample-image img", "src")
@@ -280,6 +298,9 @@ def test_the_page_in_a_real_browser(runs, tmp_path):
                                    "document.querySelector('#clusters-line').innerText.includes('most confident')",
                                    timeout=30_000)
             assert page.locator("#clusters-image img").count() == 1
+            # a local tool: the page asked nothing of any other host (fonts, scripts, statistics)
+            elsewhere = {u for u in requests if not u.startswith((url, "data:", "blob:"))}
+            assert not elsewhere, elsewhere
             browser.close()
     finally:
         app.close()

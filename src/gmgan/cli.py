@@ -511,7 +511,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     report = write_report([out], tsne_n=500)
     print(f"report           {report}  (open it in a browser)")
-    print(f"\nnext: gmgan sample {out} --n 20 --component 3 --scale 0.5\n      gmgan evaluate {out}   "
+    print(f"\nnext: gmgan explore {out}   (a live page: sample, sigma, interpolate, your own image)\n"
+          f"      gmgan sample {out} --n 20 --component 3 --scale 0.5\n      gmgan evaluate {out}   "
           f"(then gmgan report {out} adds the scores)")
     return 0
 
