@@ -29,7 +29,7 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explore")
     out = {}
     for name, extra in (("resp", ["--method", "responsibility"]), ("gael", ["--encoder", "--info", "1"]),
-                        ("gan", ["--method", "gan"])):
+                        ("gan", ["--method", "gan"]), ("acgan", ["--method", "acgan"])):
         out[name] = tmp / name
         assert main(["train", "--preset", "digits", *extra, "--steps", "20", "--out", str(out[name]), *TINY]) == 0
     assert main(["cluster", str(out["resp"]), "--method", "responsibility", "--splits", "test"]) == 0
@@ -64,6 +64,20 @@ def test_a_sample_grid_is_the_one_gmgan_sample_writes(runs, tmp_path):
         assert np.array_equal(shown, _png_pixels(png))
     assert not np.array_equal(view.sample("component 3", 0.5, 12, 7), view.sample("component 4", 0.5, 12, 7))
     assert not np.array_equal(view.sample(ANY, 0.5, 12, 7), view.sample(ANY, 0.5, 12, 8))
+
+
+def test_a_run_trained_with_labels_offers_its_classes(runs, tmp_path):
+    view = RunView(runs["acgan"])
+    assert "class 3" in view.choices()
+    png = tmp_path / "three.png"
+    assert main(["sample", str(runs["acgan"]), "--class", "3", "--n", "10", "--seed", "2", "--out", str(png)]) == 0
+    assert np.array_equal(view.sample("class 3", 1.0, 10, 2), _png_pixels(png))
+    with pytest.raises(ConfigError, match="'42' is not one of this run's classes"):
+        view.sample("class 42")
+    digit = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(digit)
+    ident = view.identify(digit)
+    assert list(ident.heads) == ["AC-GAN classifier"] and "class 3" in ident.heads["AC-GAN classifier"]
 
 
 def test_the_choices_name_components_and_bad_ones_say_what_to_pick(runs):

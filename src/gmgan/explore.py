@@ -113,6 +113,8 @@ class RunView:
             out.append("responsibility model C")
         if getattr(self.method, "has_component_head", False):
             out.append("component head")
+        if "classifier" in getattr(self.method, "d_heads", ()):
+            out.append("AC-GAN classifier")
         if self.method.has_encoder:
             out.append("encoder")
         if self.is_mixture or self.fitted_prior() is not None:
@@ -357,10 +359,10 @@ class RunView:
                  ) -> Identification:
         """Which component (or cluster) an image belongs to, by every head the run has, with the reconstructions.
 
-        Heads: the responsibility model's C (papers/002), the component head (ours), GAEL's encoder (codes
-        assigned to the trained or fitted mixture), and latent inversion (any image run with a mixture: gradient
-        descent on z from the few draws whose images are closest, the code with the smallest pixel error kept; the
-        report's inversion + EM)."""
+        Heads: the responsibility model's C (papers/002), AC-GAN's classifier, the component head (ours), GAEL's
+        encoder (codes assigned to the trained or fitted mixture), and latent inversion (any image run with a
+        mixture: gradient descent on z from the few draws whose images are closest, the code with the smallest pixel
+        error kept; the report's inversion + EM)."""
         from gmgan.latent import invert
         from gmgan.nets import read_head
 
@@ -385,6 +387,9 @@ class RunView:
             if "responsibility model C" in want:
                 p = self.method.responsibilities(x, D=D).cpu()[0]
                 heads["responsibility model C"] = as_dict(p, labels)
+            if "AC-GAN classifier" in want:  # D's auxiliary classifier: p(class given image)
+                p = torch.softmax(read_head(D, x, "classifier"), 1).cpu()[0]
+                heads["AC-GAN classifier"] = as_dict(p, [f"class {c}" for c in self.mapping.class_names])
             if "component head" in want:
                 p = torch.softmax(read_head(D, x, "component"), 1).cpu()[0]
                 heads["component head"] = as_dict(p, labels)
