@@ -92,7 +92,7 @@ class RunView:
         self.channels: int = int(shape[0]) if self.is_image else 0
         self.size: int = int(shape[-1]) if self.is_image else 0
         self.K = int(self.method.prior.K)
-        self.mapping = getattr(self.method, "mapping", None)
+        self.mapping: Any = getattr(self.method, "mapping", None)
         self._fitted: Any = None
         self._real: Tensor | None = None
         self._real_error: str | None = None
