@@ -908,7 +908,7 @@ def _args_explore(p: argparse.ArgumentParser) -> None:
                    "0.0.0.0 lets other machines in, without any login)")
     p.add_argument("--data-dir", metavar="DIR", help="the runs' data where it is not at the path recorded in "
                    "config.yaml: used for the Clusters tab's members and for D's BatchNorm statistics")
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--device", help=DEVICE_HELP)
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
