@@ -117,9 +117,34 @@ class RunView:
             out.append("AC-GAN classifier")
         if self.method.has_encoder:
             out.append("encoder")
+        if self.cluster_assigner() is not None:
+            out.append("clustering")
         if self.is_mixture or self.fitted_prior() is not None:
             out.append("inversion")
         return out
+
+    def cluster_assigner(self) -> tuple[Any, dict[str, Any], Path] | None:
+        """The network of the newest ``gmgan cluster`` result of this run that saved one (the seed it selected):
+        (network, description, folder), or None."""
+        if "assigner" not in self._cluster_cache:
+            from gmgan.assigner import assigner_paths, load_assigner
+            from gmgan.errors import CheckpointError
+
+            found = None
+            for folder in self.clusterings():
+                try:
+                    seed = json.loads((folder / "cluster.json").read_text()).get("selected_seed", 0)
+                except (OSError, ValueError):
+                    continue
+                if assigner_paths(folder, seed)[0].is_file():
+                    try:
+                        model, d = load_assigner(folder, seed, self.device)
+                    except CheckpointError:
+                        continue
+                    found = (model, d, folder)
+                    break
+            self._cluster_cache["assigner"] = found
+        return self._cluster_cache["assigner"]
 
     def describe(self) -> str:
         c = self.cfg
@@ -408,6 +433,16 @@ class RunView:
                 rec = self._decode(z)
                 pictures.append(rec)
                 details["encoder_mse"] = float((rec - x.cpu()).pow(2).mean())
+        if "clustering" in want:
+            from gmgan.assigner import assign as assign_clusters
+
+            model, d, folder = self.cluster_assigner()  # type: ignore[misc]
+            shape = tuple(d["image_shape"])
+            xc = x.cpu() if tuple(x.shape[1:]) == shape else torch.nn.functional.interpolate(
+                x.cpu(), size=shape[1:], mode="bilinear", align_corners=False)
+            p = assign_clusters(model, xc)[0]
+            heads[f"clustering {folder.relative_to(self.path)}"] = as_dict(
+                p, [f"cluster {k}" for k in range(len(p))])
         if "inversion" in want:
             mix = self._mixture_for_codes()
             assert mix is not None

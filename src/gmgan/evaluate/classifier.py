@@ -73,6 +73,7 @@ class DomainClassifier(nn.Module):
         self.head = nn.Linear(feature_dim, num_classes)
         self.feature_dim = feature_dim
         self.num_classes = num_classes
+        self.width = width
 
     def features(self, x: Tensor) -> Tensor:
         """Penultimate activations (n, feature_dim): the layer l of the quality score."""
