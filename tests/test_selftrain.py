@@ -1,4 +1,5 @@
-"""The self-training stage (gmgan.selftrain): Sinkhorn, augmentations, the stage on easy images, the guard."""
+"""The self-training stage (gmgan.selftrain): Sinkhorn, augmentations, the stage on easy images, the guard;
+over-clustering (split, merge, options)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from gmgan.cluster import clustering_accuracy
+from gmgan.cluster import ClusterOptions, _check_over_cluster, clustering_accuracy
 from gmgan.errors import ConfigError
-from gmgan.selftrain import SelfTrainOptions, self_train, sinkhorn, strong_view, weak_view
+from gmgan.selftrain import (
+    OverClusterOptions,
+    SelfTrainOptions,
+    self_train,
+    self_train_over,
+    sinkhorn,
+    spectral_groups,
+    split_clusters,
+    strong_view,
+    weak_view,
+)
 
 
 def tiny_opts(**kw):
@@ -202,3 +213,87 @@ def test_pixel_neighbours_are_the_image_itself_and_its_own_class():
     res = self_train(x, noisy_merged_init(y, 4), 4, tiny_opts(max_rounds=2, min_rounds=1, neighbours=5),
                      seed=0, progress=False)
     assert res.soft.shape == (len(x), 4)
+
+
+# ---------------------------------------------------------------------------------------------- over-clustering
+
+def test_split_keeps_each_image_inside_its_own_cluster_and_its_scores():
+    x, y = blobs(30, 4, 12)
+    init = torch.nn.functional.one_hot(y, 4).float() * 0.7 + 0.075
+    fine = split_clusters(x, init, 3, seed=0)
+    assert fine.shape == (120, 12)
+    assert torch.allclose(fine.sum(1), init.sum(1) / init.sum(1), atol=1e-5)  # rows still sum to 1
+    hard = fine.argmax(1)
+    assert torch.equal(hard // 3, y)  # a sub-cluster of the image's own cluster
+    assert torch.allclose(fine.reshape(120, 4, 3).sum(2), init / init.sum(1, keepdim=True), atol=1e-5)
+    assert len(hard.unique()) == 12  # every cluster really split
+    assert torch.equal(fine, split_clusters(x, init, 3, seed=0))  # deterministic given the seed
+
+
+def test_spectral_groups_recover_blocks_of_an_affinity():
+    g = torch.Generator().manual_seed(0)
+    truth = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])  # 9 fine clusters, 3 groups, interleaved
+    a = 0.02 * torch.rand(9, 9, generator=g) + torch.eye(9)
+    a = a + 0.3 * (truth[:, None] == truth[None, :]).float()
+    a = (a + a.T) / 2
+    groups = torch.tensor(spectral_groups(a, 3, seed=0))
+    assert clustering_accuracy(truth.numpy(), groups.numpy()) == 1.0
+
+
+def test_over_clustering_undoes_a_merge_and_a_split_and_is_deterministic():
+    x, y = blobs(50, 4, 12)
+    init = noisy_merged_init(y, 4)  # classes 0 and 1 merged, class 3 split, 20% noise
+    assert clustering_accuracy(y.numpy(), init.argmax(1).numpy()) < 0.7
+    over = OverClusterOptions(factor=2, merge="coassign", merge_images=200)
+    opts = tiny_opts(max_rounds=3, images_per_round=1024)
+    r = self_train_over(x, init, 4, over, opts, seed=0, progress=False)
+    assert r.soft.shape == (200, 4) and r.model is not None
+    assert clustering_accuracy(y.numpy(), r.soft.argmax(1).numpy()) >= 0.95
+    oc = r.info["over_cluster"]
+    assert oc["K_over"] == 8 and len(oc["groups"]) == 8 and sorted(set(oc["groups"])) == [0, 1, 2, 3]
+    again = self_train_over(x, init, 4, over, opts, seed=0, progress=False)
+    assert torch.equal(r.soft, again.soft)
+
+
+@pytest.mark.parametrize("kw", [{"factor": 1}, {"factor": 2.5}, {"merge": "labels"}, {"merge_images": 1}])
+def test_bad_over_cluster_options_are_config_errors(kw):
+    with pytest.raises(ConfigError):
+        OverClusterOptions(**kw).validate()
+
+
+@pytest.mark.parametrize("kw", [{"over_cluster": 1, "self_train": True}, {"over_cluster": -2, "self_train": True},
+                                {"over_cluster": 3}, {"over_cluster": 3, "self_train": True, "merge": "x"},
+                                {"over_cluster_pick": True, "self_train": True}])
+def test_cluster_refuses_bad_over_cluster_settings(kw):
+    with pytest.raises(ConfigError):
+        _check_over_cluster(ClusterOptions(**kw))
+    _check_over_cluster(ClusterOptions(over_cluster=3, self_train=True))  # the good one passes
+
+
+def test_cluster_over_cluster_flag_runs_both_stages_and_records_the_merge(tmp_path, monkeypatch, capsys):
+    """gmgan cluster --self-train --over-cluster 2: cluster.json records the fine stage and the merge; the flag
+    without --self-train is refused with one clear message."""
+    import functools
+    import json
+
+    from gmgan import selftrain
+    from gmgan.cli import main
+
+    small = functools.partial(selftrain.SelfTrainOptions, images_per_round=256, batch_size=32, max_rounds=2,
+                              min_rounds=1, width=8)
+    monkeypatch.setattr(selftrain, "SelfTrainOptions", small)
+    out = tmp_path / "oc"
+    assert main(["cluster", "--dataset", "digits", "--method", "kmeans", "--splits", "test", "--self-train",
+                 "--over-cluster", "2", "--over-cluster-pick", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "cluster.json").read_text())
+    st = result["seeds"]["0"]["fit"]["self_train"]
+    oc = st.get("over_cluster") or st["over_cluster_not_kept"]
+    assert oc["K_over"] == 20 and oc["merge"] == "centroids" and len(oc["groups"]) == 20
+    assert result["protocol"]["self_train"]["over_cluster"]["factor"] == 2
+    pick = st["pick"]  # --over-cluster-pick: the plain stage ran too, and the higher criterion was kept
+    crit = pick["criterion"]
+    assert crit[pick["kept"]] == max(v for v in crit.values() if v is not None) == st["criterion"]
+    assert ("over_cluster" in st) == (pick["kept"] == "over_cluster")
+    assert "over-clustering:" in capsys.readouterr().out
+    assert main(["cluster", "--dataset", "digits", "--method", "kmeans", "--over-cluster", "2",
+                 "--out", str(tmp_path / "no")]) == 2

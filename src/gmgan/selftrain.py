@@ -476,3 +476,236 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
     if progress:
         print(f"selftrain: stopped after {len(history) - 1} rounds ({stop}); kept round {chosen_round}", flush=True)
     return SelfTrainResult(soft, model, history, info)
+
+
+# ---------------------------------------------------------------------------------------------- over-clustering
+MERGES = ("coassign", "features", "centroids")
+
+
+@dataclass
+class OverClusterOptions:
+    """Over-clustering (ours, after IIC's over-clustering heads and SCAN's k-means on learned features): the stage
+    first runs with ``factor`` x K clusters, where each cluster can stay pure (a merged pair of classes has room
+    to part, a split class just occupies several fine clusters), then the fine clusters are merged into K without
+    labels and the stage runs again at K from the merged assignment. The defaults are principled, not tuned."""
+
+    factor: int = 3  # K_over = factor x K: each class may take ~3 fine clusters (IIC's auxiliary heads over-cluster
+    #   by 5x with a dedicated head; at 3x the balanced fine clusters still hold N/(3K) images, so the fine stage
+    #   trains on as many images per cluster as the route gives a small class, and the merge has fewer pairs to get
+    #   wrong)
+    merge: str = "centroids"  # how the K_over fine clusters become K (see merge_fine_clusters):
+    #   centroids (the default): Ward agglomeration (Ward 1963) of the fine clusters' mean penultimate features into
+    #     K groups, the classic merge of an over-segmentation: it keeps each fine cluster whole, so an image's merged
+    #     score is the sum of its fine scores. Probes on MNIST (bench/overcluster_probe.py, one seed, 20k training
+    #     images, test split scored; docs/results/cluster-mnist.json, over_cluster_probes): from PCA-GMM seed 1
+    #     (whose plain stage on all images ends at 0.714) the merges scored 0.732 / 0.713 / 0.706 (centroids /
+    #     features / coassign) and after the stage at K 0.947 / 0.716 / 0.694; from GM-GAN seed 2, with a fine
+    #     stage cut short at round 3 by the criterion guard (since off at K_over), 0.538 / 0.732 / 0.569: Ward
+    #     needs fine clusters that are pure, hence the fine stage's full length;
+    #   coassign: two strong views of every image; A_ij = mean p_i(view 1) p_j(view 2) (the co-assignment
+    #     Markov chain of IIC's objective, symmetrised), grouped by normalised spectral clustering (Ng, Jordan &
+    #     Weiss 2001): fine clusters the network confuses under augmentation are one class;
+    #   features: k-means (K) on the fine network's penultimate features of the images (SCAN's k-means baseline),
+    #     image by image rather than by fine cluster
+    split_components: int = 50  # the init's K clusters are split into `factor` sub-clusters each by k-means in
+    #   the first 50 principal components of the pixels (as the pca-* baselines): the fine stage's round-0 init
+    merge_images: int = 10_000  # images whose two strong views estimate A (a K_over^2 matrix: 10k pairs put ~11
+    #   pairs on each of its 900 cells at K_over = 30) and that k-means/Ward read; a random subset, seeded
+    fine_rounds: int = 0  # max_rounds of the fine stage; 0 = the stage's own max_rounds
+
+    def validate(self, K: int | None = None) -> None:
+        if not isinstance(self.factor, int) or self.factor < 2:
+            raise ConfigError(f"over-clustering factor must be an integer >= 2 (K_over = factor x K). Got "
+                              f"{self.factor!r}.")
+        if self.merge not in MERGES:
+            raise ConfigError(f"over-clustering merge must be one of {MERGES}. Got {self.merge!r}.")
+        if self.split_components < 1 or self.merge_images < 2 or self.fine_rounds < 0:
+            raise ConfigError("over-clustering needs split_components >= 1, merge_images >= 2, fine_rounds >= 0. "
+                              f"Got {self.split_components!r}, {self.merge_images!r}, {self.fine_rounds!r}.")
+
+
+def split_clusters(x: Tensor, init: Tensor, factor: int, seed: int = 0, components: int = 50) -> Tensor:
+    """(N, factor x K) soft scores: each of ``init``'s K clusters (by argmax) split into ``factor`` sub-clusters by
+    k-means on the first ``components`` principal components of the pixels (scikit-learn, seeded). Column
+    k x factor + f is sub-cluster f of cluster k; an image keeps its score for cluster k on its own sub-cluster
+    and spreads its scores for the other clusters evenly over their sub-clusters."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    N, K = init.shape
+    flat = x.flatten(1).numpy().astype(np.float32)
+    q = min(components, *flat.shape)
+    z = PCA(q, random_state=seed).fit_transform(flat)
+    soft = init.float() / init.float().sum(1, keepdim=True).clamp_min(1e-12)
+    hard = soft.argmax(1).numpy()
+    sub = np.zeros(N, dtype=np.int64)
+    for k in range(K):
+        members = np.nonzero(hard == k)[0]
+        if len(members) >= factor:
+            sub[members] = KMeans(factor, n_init=3, random_state=seed).fit_predict(z[members])
+        else:
+            sub[members] = np.arange(len(members))
+    fine = soft.repeat_interleave(factor, dim=1) / factor  # (N, K * factor): spread evenly
+    rows = torch.arange(N)
+    own = torch.as_tensor(hard) * factor
+    fine[rows[:, None], own[:, None] + torch.arange(factor)[None, :]] = 0
+    fine[rows, own + torch.as_tensor(sub)] = soft[rows, torch.as_tensor(hard)]
+    return fine
+
+
+@torch.no_grad()
+def features(model: nn.Module, x: Tensor, batch: int = 256) -> Tensor:
+    """The network's penultimate activations (eval mode), (N, feature_dim) float32 on the CPU."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        return torch.cat([model.features(c.to(device)).float().cpu() for c in x.split(batch)])  # type: ignore
+    finally:
+        model.train(was)
+
+
+def coassignment(model: nn.Module, x: Tensor, g: torch.Generator, opts: SelfTrainOptions) -> Tensor:
+    """(K, K) symmetric affinity A_ij = mean over images of (p_i(view 1) p_j(view 2) + p_j(view 1) p_i(view 2)) / 2
+    for two strong views of every image of x: the joint distribution of IIC's objective."""
+    p1 = predict(model, strong_view(x, g, opts), opts.eval_batch).double()
+    p2 = predict(model, strong_view(x, g, opts), opts.eval_batch).double()
+    a = p1.T @ p2 / len(x)
+    return ((a + a.T) / 2).float()
+
+
+def spectral_groups(a: Tensor, K: int, seed: int = 0) -> list[int]:
+    """Normalised spectral clustering (Ng, Jordan & Weiss 2001) of a (M, M) affinity into K groups: the top K
+    eigenvectors of D^-1/2 A D^-1/2, rows normalised, k-means (20 restarts, seeded). Group of each of the M."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    a = a.double().clamp_min(0)
+    d = a.sum(1).clamp_min(1e-300).rsqrt()
+    m = d[:, None] * a * d[None, :]
+    _, vecs = torch.linalg.eigh((m + m.T) / 2)
+    u = vecs[:, -K:]
+    u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    labels = KMeans(K, n_init=20, random_state=seed).fit_predict(u.numpy().astype(np.float64))
+    return [int(v) for v in labels]
+
+
+def merge_fine_clusters(model: nn.Module, x: Tensor, fine_soft: Tensor, K: int, merge: str, seed: int,
+                        opts: SelfTrainOptions, merge_images: int = 10_000) -> tuple[Tensor, dict[str, Any], Any]:
+    """(N, K) soft assignments of x merged from the fine network's ``fine_soft`` (N, K_over), a record, and a
+    function that assigns new images the same way (for scoring a merge on held-out images).
+
+    ``coassign`` and ``centroids`` give each fine cluster a group (soft = the sum of the group's columns);
+    ``features`` assigns images directly by k-means on the penultimate features (soft = one-hot)."""
+    import numpy as np
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+
+    if merge not in MERGES:
+        raise ConfigError(f"over-clustering merge must be one of {MERGES}. Got {merge!r}.")
+    N, M = fine_soft.shape
+    g = torch.Generator().manual_seed(seed + 2)
+    sub = torch.randperm(N, generator=g)[: min(merge_images, N)]
+    info: dict[str, Any] = {"merge": merge, "merge_images": len(sub)}
+    groups: list[int] | None = None
+    if merge == "coassign":
+        a = coassignment(model, x[sub], g, opts)
+        groups = spectral_groups(a, K, seed)
+        info["affinity_diagonal_share"] = round(float(a.diag().sum() / a.sum()), 5)
+    elif merge == "centroids":
+        f = features(model, x[sub], opts.eval_batch).double()
+        w = fine_soft[sub].double()  # soft-weighted means of the penultimate features
+        mass = w.sum(0)
+        cent = (w.T @ f) / mass[:, None].clamp_min(1e-12)
+        # fine clusters with under a tenth of their fair share have too few members to speak for: Ward groups the
+        # others, and each of these joins the group of its nearest centroid
+        present = (mass >= 0.1 * len(sub) / M).nonzero().squeeze(1)
+        if len(present) < K:
+            present = mass.argsort(descending=True)[:K].sort().values
+        lab = AgglomerativeClustering(K, linkage="ward").fit_predict(cent[present].numpy())
+        nearest = torch.cdist(cent, cent[present]).argmin(1)
+        groups = [int(lab[j]) for j in nearest.tolist()]
+        info["merged_fine_clusters"] = len(present)
+    if groups is not None:
+        merged = torch.zeros(N, K)
+        merged.index_add_(1, torch.as_tensor(groups), fine_soft.float())
+        info["groups"] = groups
+        info["group_sizes"] = [groups.count(k) for k in range(K)]
+        index = torch.as_tensor(groups)
+
+        def assign_groups(images: Tensor) -> Tensor:
+            return torch.zeros(len(images), K).index_add_(1, index, predict(model, images, opts.eval_batch))
+
+        return merged, info, assign_groups
+    f_sub = features(model, x[sub], opts.eval_batch).double().numpy()
+    km = KMeans(K, n_init=10, random_state=seed).fit(f_sub)
+    f_all = features(model, x, opts.eval_batch).double().numpy()
+    lab = torch.as_tensor(km.predict(f_all).astype(np.int64))
+    info["kmeans_inertia"] = float(km.inertia_)
+
+    def assign_kmeans(images: Tensor) -> Tensor:
+        f = features(model, images, opts.eval_batch).double().numpy()
+        return F.one_hot(torch.as_tensor(km.predict(f).astype(np.int64)), K).float()
+
+    return F.one_hot(lab, K).float(), info, assign_kmeans
+
+
+def fine_stage_options(opts: SelfTrainOptions, over: OverClusterOptions) -> SelfTrainOptions:
+    """The stage's options at K_over: the same, but for ``fine_rounds`` and the guards. The collapse guard's upper
+    bound grows by ``factor``: a fine cluster holding a whole class (factor x N/K_over images, e.g. every "1" in one
+    cluster) is what over-clustering expects of a homogeneous class, not a collapse; a fine cluster that empties
+    loses no class (the class has its other fine clusters), so there is no lower bound. The criterion guard is off
+    (min_rounds = the rounds): at K_over the criterion swings by more than guard_tol from round to round while the
+    balanced pseudo-labels split classes (MNIST from a GM-GAN route: 0.35 -> 0.30 in round 4, which stopped the
+    fine stage with a third of its clusters nearly empty), and the fine stage's result is not the output: the stage
+    at K that follows the merge keeps its own guard, which rolls back to the merged assignment."""
+    from dataclasses import replace
+
+    rounds = over.fine_rounds or opts.max_rounds
+    return replace(opts, max_rounds=rounds, min_rounds=rounds, min_cluster=0.0,
+                   max_cluster=opts.max_cluster * over.factor)
+
+
+def self_train_over(x: Tensor, init: Tensor, K: int, over: OverClusterOptions | None = None,
+                    opts: SelfTrainOptions | None = None, seed: int = 0, device: str = "cpu", progress: bool = True,
+                    x_eval: Tensor | None = None, y_eval: Any = None) -> SelfTrainResult:
+    """The stage with over-clustering (see :class:`OverClusterOptions`): split ``init``'s clusters into
+    factor x K, self-train at that K_over, merge the fine clusters into K label-free, self-train at K from the
+    merged assignment. The result is the final stage's, with ``info["over_cluster"]`` recording the fine stage
+    (its history, stop reason) and the merge. Deterministic given ``seed``; labels (``y_eval``) only scored."""
+    over = over or OverClusterOptions()
+    over.validate()
+    opts = opts or SelfTrainOptions()
+    opts.validate()
+    if init.dim() != 2 or init.shape[1] != K or init.shape[0] != x.shape[0]:
+        raise ConfigError(f"init must be (N, K) = ({x.shape[0]}, {K}) soft assignments. Got {tuple(init.shape)}.")
+    start = time.perf_counter()
+    M = over.factor * K
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fine_init = split_clusters(x.float().cpu(), init.cpu(), over.factor, seed, over.split_components)
+    fine_opts = fine_stage_options(opts, over)
+    if progress:
+        print(f"over-clustering: the stage at K_over = {M} ({over.factor} x {K}), then merge ({over.merge}) to {K}",
+              flush=True)
+    fine = self_train(x, fine_init, M, fine_opts, seed=seed, device=device, progress=progress, x_eval=x_eval,
+                      y_eval=None)
+    t_merge = time.perf_counter()
+    if fine.model is None:  # the guard rejected the fine stage's first round: merge its init by the route's clusters
+        merged = init.float().cpu()
+        minfo: dict[str, Any] = {"merge": "none (the fine stage rolled back to its init)"}
+    else:
+        merged, minfo, _ = merge_fine_clusters(fine.model, x.float().cpu(), fine.soft, K, over.merge, seed, opts,
+                                            over.merge_images)
+    minfo["seconds"] = round(time.perf_counter() - t_merge, 1)
+    if progress:
+        sizes = torch.bincount(merged.argmax(1), minlength=K)
+        print(f"over-clustering: merged {M} -> {K} ({minfo['merge']}), sizes {sizes.min()}..{sizes.max()}, "
+              f"{minfo['seconds']:.0f} s", flush=True)
+    result = self_train(x, merged, K, opts, seed=seed, device=device, progress=progress, x_eval=x_eval,
+                        y_eval=y_eval)
+    result.info["over_cluster"] = {"options": asdict(over), "K_over": M, "fine_stop_reason": fine.info["stop_reason"],
+                                   "fine_rounds": fine.info["rounds"], "fine_chosen_round": fine.info["chosen_round"],
+                                   "fine_seconds": fine.info["seconds"], "fine_history": fine.history, **minfo}
+    result.info["seconds"] = round(time.perf_counter() - start, 1)
+    return result
