@@ -198,7 +198,10 @@ def test_every_control_works_on_a_folder_run(runs, tmp_path):
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((50, 70, 4), 90, np.uint8)).save(photo)  # RGBA, not square, another size
     ident = view.identify(photo, inversion_steps=3)
-    assert list(ident.heads) == ["inversion -> the trained mixture"] and ident.picture.ndim == 3
+    # gmgan cluster saved the classifier it assigns with: the image is placed in its clusters too
+    assert list(ident.heads) == ["clustering cluster/classifier", "inversion -> the trained mixture"]
+    assert set(ident.heads["clustering cluster/classifier"]) == {"cluster 0", "cluster 1", "cluster 2"}
+    assert ident.picture.ndim == 3
     assert any("RGBA" in n for n in ident.notes) and any("cropped from 70 x 50" in n for n in ident.notes)
     [folder] = view.clusterings()
     sizes = view.cluster_sizes(folder)

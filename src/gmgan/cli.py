@@ -468,6 +468,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         classifier_steps=args.classifier_steps, scale=args.scale, inversion_steps=args.inversion_steps, bn=args.bn,
         refine=args.refine, steps=args.steps, consensus=args.consensus, precision=args.precision,
         sets=tuple(args.set or ()), export=args.export, export_mode=args.export_mode, self_train=args.self_train,
+        over_cluster=args.over_cluster, over_cluster_pick=args.over_cluster_pick, merge=args.merge,
         device=args.device, progress=not args.no_progress)
     result = cl.run_clustering(opts)
     for split, metrics in result["summary"].items():
@@ -477,7 +478,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         print("no labels to score against: see the label-free diagnostics (cluster sizes, confidence, agreement "
               "between seeds) in cluster.json and the members in members-*.png")
     if len(seeds) > 1:
-        print(f"selected without labels (most confident): seed {result['selected_seed']}")
+        how = str(result["protocol"].get("selected_seed", "")).removeprefix("chosen without labels: ")
+        print(f"selected without labels ({how}): seed {result['selected_seed']}")
         for split, agreement in (result.get("agreement_between_seeds") or {}).items():
             print(f"{split}: agreement between seeds (no labels): ARI {agreement['mean_ari']:.3f}, "
                   f"NMI {agreement['mean_nmi']:.3f}")
@@ -875,6 +877,15 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--self-train", action="store_true", help="ours: then train a clustering CNN on the real "
                    "images from the route's assignments (balanced pseudo-labels, strong augmentations, a guard that "
                    "rolls back; gmgan.selftrain); no labels used")
+    p.add_argument("--over-cluster", type=int, default=0, metavar="F", help="ours, with --self-train: first run the "
+                   "stage at F x K clusters (e.g. 3), merge them into K without labels (see --merge), then run the "
+                   "stage at K; 0 = off (default)")
+    p.add_argument("--over-cluster-pick", action="store_true", help="with --over-cluster: also run the plain stage "
+                   "and keep the one with the higher label-free criterion (costs both)")
+    p.add_argument("--merge", choices=["centroids", "coassign", "features"], default="centroids", help="with "
+                   "--over-cluster: merge the fine clusters by Ward on their mean features (centroids, default), "
+                   "by how the network confuses them between two augmented views (coassign), or image by image by "
+                   "k-means on its features (features)")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], default="fp32", help="classifier "
                    "route: arithmetic of the samples' generation and the classifier's training (default fp32)")
     p.add_argument("--consensus", action="store_true", help="ours: with --seeds, also one clustering that "

@@ -121,6 +121,7 @@ class Clustering:
     K: int
     assign_fn: Any
     info: dict[str, Any] = field(default_factory=dict)
+    network: nn.Module | None = None  # the CNN behind assign_fn when there is one (saved by gmgan cluster)
 
     def assign(self, x: Tensor) -> Tensor:
         return self.assign_fn(x)
@@ -187,7 +188,7 @@ def fit_classifier_route(method: Any, samples_per_component: int = 1000, steps: 
             "precision": precision,
             "accuracy_on_held_out_generated": info["test_accuracy"],
             "train_seconds": round(time.perf_counter() - start, 1)}
-    return Clustering(K, assign, info)
+    return Clustering(K, assign, info, network=model if train.is_image else None)
 
 
 def fit_mixture_route(method: Any, x_fit: Tensor, K: int, seed: int = 0, covariance: str = "full",
@@ -273,7 +274,7 @@ def refine(c: Clustering, x_fit: Tensor, keep: float = 0.5, steps: int = 1500, s
     def assign(images: Tensor) -> Tensor:
         return torch.cat([torch.softmax(model(b.to(device)), 1).cpu() for b in images.split(1000)])
 
-    refined = Clustering(c.K, assign, dict(c.info))
+    refined = Clustering(c.K, assign, dict(c.info), network=model)
     refined.info["refine"] = {"keep": keep, "images": len(idx), "steps": steps,
                               "agreement_with_pseudo_labels_held_out": info["test_accuracy"],
                               "seconds": round(time.perf_counter() - start, 1)}
@@ -385,6 +386,14 @@ class ClusterOptions:
     sets: tuple[str, ...] = ()  # KEY=VALUE options of the recipe's config (without RUN), as gmgan train --set
     self_train: bool = False  # ours: then the label-free self-training stage (gmgan.selftrain) on the real images
     self_train_images: int = 0  # training images the stage trains and predicts on; 0 = all
+    over_cluster: int = 0  # ours, with self_train: F >= 2 runs the stage at F x K clusters first, merges them into
+    #   K without labels, then runs the stage at K (gmgan.selftrain.self_train_over); 0 = off
+    over_cluster_pick: bool = False  # ours, with over_cluster: also run the plain stage from the same start and
+    #   keep whichever ends with the higher label-free criterion (the stage's consistency x balance, which picked
+    #   the better of the two on every one of 6 MNIST seeds: GM-GAN and PCA-GMM, seeds 0-2); costs both stages
+    merge: str = "centroids"  # how over_cluster merges its fine clusters (gmgan.selftrain.MERGES; the reasons
+    #   beside OverClusterOptions.merge): centroids (Ward on the fine clusters' mean features) | coassign
+    #   (augmentation co-assignment + spectral clustering) | features (k-means on the network's features)
     export: str | None = None  # write one folder per cluster here (the selected seed's, or the consensus)
     export_mode: str = "link"  # link (symbolic links to the files) | copy
     K: int | None = None
@@ -557,6 +566,7 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         raise ConfigError(f"--method must be one of {ROUTES + BASELINES}. Got {route!r} instead.")
     _check_bn(opts.bn)
     baseline = route in BASELINES
+    _check_over_cluster(opts)
     if opts.export_mode not in EXPORT_MODES:
         raise ConfigError(f"--export-mode must be one of {EXPORT_MODES}. Got {opts.export_mode!r} instead.")
     if opts.run is None and not opts.dataset and not opts.data_dir:
@@ -624,6 +634,12 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         fit_cpu, fit_wall = time.process_time() - cpu0, time.perf_counter() - wall0
         rec.update({"fit": c.info, "fit_cpu_seconds": round(fit_cpu, 1), "fit_wall_seconds": round(fit_wall, 1)})
         rec["confidence_fit_images"] = confidence(c.assign(x_fit))
+        if c.network is not None and x_fit.dim() == 4:  # new images can be placed later (gmgan explore)
+            from gmgan.assigner import save_assigner
+
+            out.mkdir(parents=True, exist_ok=True)
+            rec["assigner"] = save_assigner(out, seed, c.network, tuple(x_fit.shape[1:]),
+                                            {"route": route, "run": str(opts.run) if opts.run else None}).name
         per_seed[seed] = {}
         for split, data in splits.items():
             soft = c.assign(data.x)
@@ -697,7 +713,8 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
                             "reported beside the mean, never instead of it",
                      "selected_seed": f"chosen without labels: {selection}",
                      "self_train": {"images": len(x_stage) if x_stage is not None else None,
-                                    "options": _stage_options()} if opts.self_train else None},
+                                    "options": _stage_options(),
+                                    "over_cluster": _over_options(opts)} if opts.self_train else None},
         "summary": summarize(per_seed), "selected_seed": selected,
         "summary_before_refine": summarize({s: records[str(s)]["before_refine"] for s in opts.seeds})
         if opts.refine else None,
@@ -718,6 +735,32 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
     return result
 
 
+def _check_over_cluster(opts: ClusterOptions) -> None:
+    from gmgan.selftrain import MERGES
+
+    if not isinstance(opts.over_cluster, int) or opts.over_cluster < 0 or opts.over_cluster == 1:
+        raise ConfigError(f"--over-cluster takes a factor F >= 2 (the stage first runs at F x K clusters), or 0 for "
+                          f"off. Got {opts.over_cluster!r}.")
+    if opts.over_cluster and not opts.self_train:
+        raise ConfigError("--over-cluster is an option of the self-training stage: add --self-train.")
+    if opts.over_cluster_pick and not opts.over_cluster:
+        raise ConfigError("--over-cluster-pick chooses between the plain and the over-clustered stage: add "
+                          "--over-cluster F (and --self-train).")
+    if opts.merge not in MERGES:
+        raise ConfigError(f"--merge must be one of {MERGES}. Got {opts.merge!r} instead.")
+
+
+def _over_options(opts: ClusterOptions) -> dict[str, Any] | None:
+    from dataclasses import asdict
+
+    from gmgan.selftrain import OverClusterOptions
+
+    if not opts.over_cluster:
+        return None
+    return {**asdict(OverClusterOptions(factor=opts.over_cluster, merge=opts.merge)),
+            "pick_against_plain_stage": opts.over_cluster_pick}
+
+
 def _stage_options() -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -730,16 +773,34 @@ def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions) 
     """Ours: the label-free self-training stage (:mod:`gmgan.selftrain`) started from clustering ``c``'s soft
     assignments of the real images ``x``; its network assigns afterwards. When the stage's guard rejects even
     its first round, ``c`` is kept (and said so in the info)."""
-    from gmgan.selftrain import self_train
+    from gmgan.selftrain import OverClusterOptions, self_train, self_train_over
 
     init = c.assign(x)
-    result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+    pick = None
+    if opts.over_cluster:
+        result = self_train_over(x, init, c.K, OverClusterOptions(factor=opts.over_cluster, merge=opts.merge),
+                                 seed=seed, device=opts.device, progress=opts.progress)
+        if opts.over_cluster_pick:  # the plain stage from the same start too; the higher criterion is kept
+            plain = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+            crit = {name: _final_criterion(r) if r.model is not None else None
+                    for name, r in (("over_cluster", result), ("plain", plain))}
+            kept = "plain" if (crit["plain"] or -1.0) > (crit["over_cluster"] or -1.0) else "over_cluster"
+            pick = {"criterion": crit, "kept": kept, "over_cluster_seconds": result.info["seconds"],
+                    "plain_seconds": plain.info["seconds"]}
+            if kept == "plain":
+                plain.info["over_cluster_not_kept"] = result.info.get("over_cluster")
+                result = plain
+    else:
+        result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
     info = {**c.info, "self_train": {**result.info, "history": result.history,
                                       "criterion": _final_criterion(result)}}
+    if pick is not None:
+        info["self_train"]["pick"] = pick
+        info["self_train"]["seconds"] = round(pick["over_cluster_seconds"] + pick["plain_seconds"], 1)
     if result.model is None:
         info["self_train"]["kept"] = "the route's assignment (the guard rejected the first round)"
-        return Clustering(c.K, c.assign_fn, info)
-    return Clustering(c.K, result.assign, info)
+        return Clustering(c.K, c.assign_fn, info, network=c.network)
+    return Clustering(c.K, result.assign, info, network=result.model)
 
 
 def _final_criterion(result: Any) -> float | None:
@@ -754,7 +815,15 @@ def _final_criterion(result: Any) -> float | None:
 
 def _stage_lines(c: Clustering) -> list[str]:
     st = c.info.get("self_train", {})
-    return [f"self-training: {st.get('rounds')} rounds (kept round {st.get('chosen_round')}), stopped: "
+    lines = []
+    oc = st.get("over_cluster") or st.get("over_cluster_not_kept")
+    if st.get("pick"):
+        pk = st["pick"]
+        lines.append(f"kept the {pk['kept'].replace('_', '-')} stage by its criterion ({pk['criterion']})")
+    if oc:
+        lines.append(f"over-clustering: {oc.get('fine_rounds')} rounds at K_over = {oc.get('K_over')} (stopped: "
+                     f"{oc.get('fine_stop_reason')}), merged by {oc.get('merge')}, {oc.get('fine_seconds', 0):.0f} s")
+    return [*lines, f"self-training: {st.get('rounds')} rounds (kept round {st.get('chosen_round')}), stopped: "
             f"{st.get('stop_reason')}, criterion {st.get('criterion')}, {st.get('seconds', 0):.0f} s"]
 
 
