@@ -23,6 +23,7 @@ CSS = (".gradio-container img { image-rendering: pixelated; } "
 # an output grid: lossless PNG, the very pixels gmgan sample writes
 PICTURE: dict[str, Any] = {"format": "png", "type": "numpy", "buttons": ["download", "fullscreen"],
                            "interactive": False, "elem_classes": ["grid-out"]}
+MAX_UPLOAD = "50mb"  # an upload is one image: Gradio refuses larger files before they reach the disk
 INSTALL_HINT = "pip install 'gmgan[explore]'  (or: pip install gradio)"
 
 
@@ -369,7 +370,7 @@ def serve(run_dirs: list[str], host: str = "127.0.0.1", port: int = 7860, device
     app = build_app(views)
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
     app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, show_error=True,
-               ssr_mode=False, theme=theme, footer_links=[], css=CSS)
+               ssr_mode=False, theme=theme, footer_links=[], css=CSS, max_file_size=MAX_UPLOAD)
     url = app.local_url or f"http://{host}:{port}/"
     if not quiet:
         print(f"gmgan explore: {', '.join(views)} at {url}  (Ctrl+C stops it)", flush=True)
