@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -34,17 +33,10 @@ import numpy as np
 import torch
 
 from gmgan.cli import main as gmgan
+from gmgan.data import write_idx
 from gmgan.explore import ANY, RunView, free_port
 
 TARGET_S = 0.5
-
-
-def _idx(path: Path, array: np.ndarray) -> None:
-    code = 0x08  # unsigned byte
-    with open(path, "wb") as f:
-        f.write(struct.pack(">BBBB", 0, 0, code, array.ndim))
-        f.write(struct.pack(">" + "I" * array.ndim, *array.shape))
-        f.write(array.astype(np.uint8).tobytes())
 
 
 def make_run(tmp: Path) -> Path:
@@ -52,8 +44,8 @@ def make_run(tmp: Path) -> Path:
     data.mkdir()
     rng = np.random.RandomState(0)
     for split, n in (("train", 1000), ("t10k", 200)):
-        _idx(data / f"{split}-images-idx3-ubyte", rng.randint(0, 256, (n, 28, 28)))
-        _idx(data / f"{split}-labels-idx1-ubyte", rng.randint(0, 10, n))
+        write_idx(data / f"{split}-images-idx3-ubyte", rng.randint(0, 256, (n, 28, 28)))
+        write_idx(data / f"{split}-labels-idx1-ubyte", rng.randint(0, 10, n))
     run = tmp / "run"
     assert gmgan(["train", "--preset", "mnist", "--data-dir", str(data), "--steps", "1", "--out", str(run),
                   "--set", "train.sample_every=0", "--no-progress"]) == 0

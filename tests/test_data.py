@@ -1,4 +1,3 @@
-import gzip
 import math
 
 import numpy as np
@@ -7,15 +6,12 @@ import torch
 from scipy.stats import multivariate_normal
 
 from gmgan.data import TOY_GRIDS, BatchSampler, load_dataset, read_idx
+from gmgan.data import write_idx as data_write_idx
 from gmgan.errors import DataError
 
 
 def write_idx(path, array, gz=False):
-    array = np.asarray(array)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
+    return data_write_idx(path, array, gz)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from PIL import Image
 from gmgan import safepickle
 from gmgan.checkpoint import load_tensors
 from gmgan.config import load_yaml, make_config
-from gmgan.data import load_dataset, read_idx
+from gmgan.data import load_dataset, read_idx, write_idx
 from gmgan.errors import CheckpointError, ConfigError, DataError, GmganError
 
 
@@ -180,9 +180,8 @@ def test_labels_out_of_range_are_named(tmp_path):
 
 
 def _write_idx(path, array):
-    codes = {np.dtype(np.uint8): 0x08}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.tobytes())
+    assert array.dtype == np.uint8
+    write_idx(path, array, gz=False)
 
 
 def test_training_reads_uint8_images_one_batch_at_a_time(tmp_path, monkeypatch):

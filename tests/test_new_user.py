@@ -13,6 +13,7 @@ import pytest
 from safetensors.torch import load_file
 
 from gmgan.cli import main
+from gmgan.data import write_idx
 
 SMALL = ["--steps", "2", "--set", "model.width=8", "--set", "train.b_D=8", "--set", "train.b_G=8",
          "--set", "train.log_every=1", "--set", "train.sample_every=0", "--no-progress"]
@@ -22,9 +23,7 @@ TOY = ["--preset", "toy-grid5", "--latent-dim", "4", "--set", "data.n_samples=20
 
 
 def _write_idx(path, array):
-    array = np.asarray(array)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+    write_idx(path, array, gz=False)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The network a clustering assigns new images with, saved beside ``gmgan cluster``'s results (safetensors + JSON,
 never pickle), so that images it has not seen can be placed in its clusters later (``gmgan explore``'s Your image
 tab). Saved for the routes whose last step is a trained CNN (:class:`gmgan.evaluate.classifier.DomainClassifier`):
-GM-GAN's Algorithm 2 on images, ``--refine`` and ``--self-train``."""
+GM-GAN's Algorithm 2 on images, ``--refine`` and ``--self-train``. Its soft scores of new images:
+:func:`gmgan.selftrain.predict`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gmgan.errors import CheckpointError
 
@@ -66,9 +66,3 @@ def load_assigner(folder: str | Path, seed: int | str, device: str = "cpu") -> t
     load_module(model, load_tensors(weights), "assigner", weights)
     return model.to(device).eval(), d
 
-
-@torch.no_grad()
-def assign(model: nn.Module, x: Tensor, batch: int = 500) -> Tensor:
-    """Soft (n, K) cluster scores of images x (n, C, H, W) in [-1, 1]."""
-    device = next(model.parameters()).device
-    return torch.cat([torch.softmax(model(c.to(device)), 1).cpu() for c in x.split(batch)])

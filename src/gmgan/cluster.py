@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from gmgan import precision as precision_
 from gmgan.errors import ConfigError
+from gmgan.selftrain import predict
 
 ROUTES = ("classifier", "mixture", "responsibility", "head")
 BN_MODES = ("real", "running")
@@ -180,9 +181,8 @@ def fit_classifier_route(method: Any, samples_per_component: int = 1000, steps: 
         info = {"architecture": "MLP 2 x 128", "training": {"steps": steps}, "test_accuracy": acc}
     model.eval()
 
-    @torch.no_grad()
     def assign(images: Tensor) -> Tensor:
-        return torch.cat([torch.softmax(model(c.to(device)), 1).cpu() for c in images.split(1000)])
+        return predict(model, images)
 
     info = {"samples_per_component": samples_per_component, "scale": scale, "classifier_steps": steps,
             "precision": precision,
@@ -270,9 +270,8 @@ def refine(c: Clustering, x_fit: Tensor, keep: float = 0.5, steps: int = 1500, s
     model, info = train_classifier(train, held, steps=steps, seed=seed, device=device)
     model.eval()
 
-    @torch.no_grad()
     def assign(images: Tensor) -> Tensor:
-        return torch.cat([torch.softmax(model(b.to(device)), 1).cpu() for b in images.split(1000)])
+        return predict(model, images)
 
     refined = Clustering(c.K, assign, dict(c.info), network=model)
     refined.info["refine"] = {"keep": keep, "images": len(idx), "steps": steps,

@@ -160,6 +160,18 @@ class LazyImages(Dataset):
 IDX_DTYPES: dict[int, Any] = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+def write_idx(path: str | Path, array: Any, gz: bool | None = None) -> Path:
+    """Write ``array`` as an IDX file of unsigned bytes (the MNIST format; gzipped when ``gz``, by default when
+    the name ends in .gz). The inverse of :func:`read_idx` for uint8 data: tests and benchmarks make their own
+    small MNIST folders with it."""
+    path = Path(path)
+    a = np.asarray(array)
+    header = bytes([0, 0, 0x08, a.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in a.shape)
+    data = header + a.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if (path.suffix == ".gz" if gz is None else gz) else data)
+    return path
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (gzipped or not) into an array, checking its header against its length.
 

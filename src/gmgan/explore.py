@@ -41,9 +41,9 @@ BN_IMAGES = 2000  # real training images that re-estimate D's BatchNorm statisti
 
 def grid_array(x: Tensor, nrow: int) -> np.ndarray:
     """The uint8 (H, W, C) grid ``gmgan sample`` writes as PNG for the images x (same padding and enlargement)."""
-    from gmgan.viz import image_grid
+    from gmgan.viz import grid_upscale, image_grid
 
-    return image_grid(x, nrow, upscale=max(1, 28 // x.shape[-1]))
+    return image_grid(x, nrow, upscale=grid_upscale(x.shape[-1]))
 
 
 def to_picture(grid: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ class RunView:
     """A trained run, loaded once, with everything the explorer shows of it."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu", data_dir: str | None = None) -> None:
-        from gmgan.train import load_run_config, load_trained
+        from gmgan.train import load_trained
 
         self.path = Path(run_dir)
         if not self.path.is_dir():
@@ -79,7 +79,6 @@ class RunView:
         if not (self.path / "config.yaml").is_file():
             raise ConfigError(f"{run_dir} is not a gmgan run: it has no config.yaml. Give a folder written by "
                               "gmgan train (or gmgan demo).")
-        load_run_config(self.path)  # a clear error for a config this version cannot read
         self.cfg, method, self.step = load_trained(self.path, device)
         self.method: Any = method  # a GANMethod; its heads vary with the run (encoder, C, component head)
         self.device = device
@@ -434,13 +433,13 @@ class RunView:
                 pictures.append(rec)
                 details["encoder_mse"] = float((rec - x.cpu()).pow(2).mean())
         if "clustering" in want:
-            from gmgan.assigner import assign as assign_clusters
+            from gmgan.selftrain import predict
 
             model, d, folder = self.cluster_assigner()  # type: ignore[misc]
             shape = tuple(d["image_shape"])
             xc = x.cpu() if tuple(x.shape[1:]) == shape else torch.nn.functional.interpolate(
                 x.cpu(), size=shape[1:], mode="bilinear", align_corners=False)
-            p = assign_clusters(model, xc)[0]
+            p = predict(model, xc)[0]
             heads[f"clustering {folder.relative_to(self.path)}"] = as_dict(
                 p, [f"cluster {k}" for k in range(len(p))])
         if "inversion" in want:

@@ -251,15 +251,21 @@ def strong_view(x: Tensor, g: torch.Generator, o: SelfTrainOptions) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------- the stage
 @torch.no_grad()
-def predict(model: nn.Module, x: Tensor, batch: int = 1000) -> Tensor:
-    """Softmax of ``model`` on x in eval mode, in chunks, on the model's device; (N, K) float32 on the CPU."""
+def _in_eval_mode(model: nn.Module, x: Tensor, batch: int, read: Any) -> Tensor:
+    """``read(chunk)`` over x in chunks on the model's device, the model in eval mode (its mode restored after);
+    float32 on the CPU."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device
     try:
-        return torch.cat([torch.softmax(model(c.to(device)), 1).float().cpu() for c in x.split(batch)])
+        return torch.cat([read(c.to(device)).float().cpu() for c in x.split(batch)])
     finally:
         model.train(was)
+
+
+def predict(model: nn.Module, x: Tensor, batch: int = 1000) -> Tensor:
+    """Softmax of ``model`` on x in eval mode, in chunks, on the model's device; (N, K) float32 on the CPU."""
+    return _in_eval_mode(model, x, batch, lambda c: torch.softmax(model(c), 1))
 
 
 def pixel_neighbours(x: Tensor, k: int, components: int = 50, chunk: int = 1000) -> Tensor:
@@ -554,16 +560,9 @@ def split_clusters(x: Tensor, init: Tensor, factor: int, seed: int = 0, componen
     return fine
 
 
-@torch.no_grad()
 def features(model: nn.Module, x: Tensor, batch: int = 256) -> Tensor:
     """The network's penultimate activations (eval mode), (N, feature_dim) float32 on the CPU."""
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    try:
-        return torch.cat([model.features(c.to(device)).float().cpu() for c in x.split(batch)])  # type: ignore
-    finally:
-        model.train(was)
+    return _in_eval_mode(model, x, batch, model.features)
 
 
 def coassignment(model: nn.Module, x: Tensor, g: torch.Generator, opts: SelfTrainOptions) -> Tensor:

@@ -27,10 +27,15 @@ def image_grid(images: Tensor, nrow: int, pad: int = 1, upscale: int = 1) -> np.
     return grid.permute(1, 2, 0).numpy()
 
 
+def grid_upscale(side: int) -> int:
+    """How much a grid enlarges images of ``side`` pixels (nearest neighbour): to at least 28 px per image."""
+    return max(1, 28 // side)
+
+
 def save_image_grid(images: Tensor, path: str | Path, nrow: int, upscale: int | None = None) -> Path:
     """Write a grid PNG; small images are enlarged (nearest neighbour) to at least 28 px per image."""
     if upscale is None:
-        upscale = max(1, 28 // images.shape[-1])
+        upscale = grid_upscale(images.shape[-1])
     grid = image_grid(images, nrow, upscale=upscale)
     mode = "L" if grid.shape[2] == 1 else "RGB"
     Image.fromarray(grid[:, :, 0] if mode == "L" else grid, mode=mode).save(path)
