@@ -368,3 +368,40 @@ def test_cluster_self_train_stage_runs_from_a_route_and_records_both(tmp_path, m
     assert stage["history"][0]["round"] == 0 and stage["stop_reason"]
     assert "stage's criterion" in result["protocol"]["selected_seed"]
     assert "self-training:" in capsys.readouterr().out
+
+
+def test_cluster_without_method_runs_the_recommended_pipeline_and_resumes(tmp_path, monkeypatch, capsys):
+    """gmgan cluster --data-dir/--dataset without --method: k-means -> over-clustered stage -> re-clustering,
+    seeds 0,1,2 unless given; the stage's finished steps are kept, so running the same command again does not
+    train them again."""
+    import functools
+
+    from gmgan import selftrain
+
+    small = functools.partial(selftrain.SelfTrainOptions, images_per_round=256, batch_size=32, max_rounds=2,
+                              min_rounds=1, width=8)
+    monkeypatch.setattr(selftrain, "SelfTrainOptions", small)
+    monkeypatch.setattr(selftrain, "ReclusterOptions", functools.partial(selftrain.ReclusterOptions,
+                                                                         neighbours=10, gmm_inits=2))
+    out = tmp_path / "rec"
+    assert main(["cluster", "--dataset", "digits", "--seeds", "0", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "cluster.json").read_text())
+    assert result["protocol"]["method"] == "kmeans" and "re-clustering" in result["protocol"]["pipeline"]
+    st = result["seeds"]["0"]["fit"]["self_train"]
+    assert st["over_cluster"]["K_over"] == 30 and 1 <= len(st["recluster"]["rounds"]) <= 2
+    assert result["protocol"]["self_train"]["recluster"]["neighbours"] == 10
+    assert "the recommended pipeline" in capsys.readouterr().out
+    first = (out / "clusters-test.csv").read_text()
+
+    def no_training(*a, **k):
+        raise AssertionError("the stage trained again instead of resuming")
+
+    monkeypatch.setattr(selftrain, "self_train", no_training)
+    assert main(["cluster", "--dataset", "digits", "--seeds", "0", "--out", str(out)]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert (out / "clusters-test.csv").read_text() == first  # the same clusters, from the kept networks
+
+
+def test_recluster_needs_the_stage():
+    with pytest.raises(cl.ConfigError, match="--self-train"):
+        cl._check_over_cluster(cl.ClusterOptions(recluster=True))

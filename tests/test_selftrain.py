@@ -297,3 +297,98 @@ def test_cluster_over_cluster_flag_runs_both_stages_and_records_the_merge(tmp_pa
     assert "over-clustering:" in capsys.readouterr().out
     assert main(["cluster", "--dataset", "digits", "--method", "kmeans", "--over-cluster", "2",
                  "--out", str(tmp_path / "no")]) == 2
+
+
+class _Flat(torch.nn.Module):
+    """A stand-in network whose features are the pixels themselves."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # places the network on a device, as a real one
+
+    def features(self, x):
+        return x.flatten(1)
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_manifold_assign_finds_the_clusters_of_the_features():
+    g = torch.Generator().manual_seed(0)
+    centres = 4 * torch.randn(4, 16, generator=g)
+    y = torch.arange(4).repeat_interleave(80)
+    x = (centres[y] + torch.randn(320, 16, generator=g)).view(320, 1, 4, 4)
+    from gmgan.selftrain import ReclusterOptions, manifold_assign
+
+    soft, info = manifold_assign(_Flat(), x, 4, seed=0, ro=ReclusterOptions(neighbours=10))
+    assert soft.shape == (320, 4) and torch.allclose(soft.sum(1), torch.ones(320), atol=1e-4)
+    assert info["embedding_dims"] == 4 and info["umap_images"] == 320
+    assert clustering_accuracy(y.numpy(), soft.argmax(1).numpy()) >= 0.97
+    part, info = manifold_assign(_Flat(), x, 4, seed=0, ro=ReclusterOptions(neighbours=10, fit_images=200))
+    assert info["umap_images"] == 200  # the rest placed by UMAP's transform
+    assert clustering_accuracy(y.numpy(), part.argmax(1).numpy()) >= 0.97
+
+
+def test_recluster_never_ends_below_the_previous_stage_by_its_criterion():
+    """self_train_recluster keeps the re-clustered stage only when its label-free criterion is not lower; on
+    images whose features fall into several clumps per class the re-clustered start is poor, and the previous
+    (perfect) stage must survive."""
+    from gmgan.selftrain import ReclusterOptions, final_criterion, self_train_recluster
+
+    x, y = blobs(60, 4, 12)
+    first = self_train(x, F_one_hot(y, 4), 4, tiny_opts(max_rounds=2), seed=0, progress=False)
+    assert clustering_accuracy(y.numpy(), first.soft.argmax(1).numpy()) == 1.0
+    r = self_train_recluster(x, first, 4, ReclusterOptions(neighbours=10, rounds=2), tiny_opts(max_rounds=2), seed=0,
+                             progress=False)
+    rec = r.info["recluster"]
+    first_round = rec["rounds"][0]
+    assert first_round["criterion_before"] == final_criterion(first)
+    assert first_round["kept"] == (first_round["criterion_after"] >= first_round["criterion_before"])
+    assert rec["kept_rounds"] == sum(q["kept"] for q in rec["rounds"]) and len(rec["rounds"]) <= 2
+    assert (r is first) == (rec["kept_rounds"] == 0)
+    if rec["kept_rounds"]:
+        assert r.info["stage_before_recluster"]["rounds"] == first.info["rounds"]
+    assert clustering_accuracy(y.numpy(), r.soft.argmax(1).numpy()) >= 0.95
+
+
+def test_recluster_keeps_the_previous_stage_when_the_new_one_scores_lower(monkeypatch):
+    from gmgan import selftrain
+
+    x, y = blobs(40, 4, 12)
+    first = self_train(x, F_one_hot(y, 4), 4, tiny_opts(max_rounds=2), seed=0, progress=False)
+    worse = selftrain.SelfTrainResult(first.soft, first.model, [{"round": 1, "criterion": -1.0}],
+                                      {"chosen_round": 1, "stop_reason": "max_rounds", "rounds": 1, "seconds": 0})
+    calls = []
+    monkeypatch.setattr(selftrain, "self_train", lambda *a, **k: calls.append(a[3]) or worse)
+    r = selftrain.self_train_recluster(x, first, 4, selftrain.ReclusterOptions(neighbours=10, rounds=3), seed=0,
+                                       progress=False)
+    assert r is first and r.info["recluster"]["kept_rounds"] == 0
+    assert len(r.info["recluster"]["rounds"]) == 1  # the first round not kept ends the loop
+    assert r.info["recluster"]["rounds"][0]["criterion_after"] == -1.0
+    assert not calls[0].relabel and calls[0].size_prior == 0.0  # the network learns the mixture's partition
+
+
+@pytest.mark.parametrize("kw", [{"neighbours": 1}, {"min_dist": -0.1}, {"covariance": "round"},
+                                {"fit_images": 5}, {"rounds": 0}, {"gmm_inits": 0}])
+def test_bad_recluster_options_are_config_errors(kw):
+    from gmgan.selftrain import ReclusterOptions
+
+    with pytest.raises(ConfigError):
+        ReclusterOptions(**kw).validate()
+
+
+def F_one_hot(y, K):
+    return torch.nn.functional.one_hot(torch.as_tensor(y), K).float()
+
+
+def test_without_relabelling_the_pseudo_labels_stay_those_of_init():
+    """relabel=False, size_prior=0: every round trains on init's partition (its sizes, not balanced ones), and the
+    network's predictions are what the stage returns."""
+    x, y = blobs(50, 4, 12)
+    init = F_one_hot(y, 4)
+    init[y == 0] = F_one_hot(torch.ones(50, dtype=torch.long), 4)  # an unbalanced start: sizes 0, 100, 50, 50
+    r = self_train(x, init, 4, tiny_opts(max_rounds=3, min_rounds=3, relabel=False, size_prior=0.0), seed=0,
+                   progress=False)
+    sizes = [h["pseudo_label_sizes"] for h in r.history[1:]]
+    assert all(s == sizes[0] for s in sizes) and sizes[0][0] == 0 and sizes[0][1] == 100
+    assert torch.equal(r.soft, r.assign(x))

@@ -457,11 +457,21 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from gmgan import cluster as cl
 
     _check_scale(args.scale)
+    recommended = args.method is None and args.run is None
+    if recommended:  # the pipeline the measurements recommend (docs/RESULTS.md, "Past Algorithm 2")
+        args.method, args.self_train, args.recluster = "kmeans", True, True
+        args.over_cluster = args.over_cluster or cl.RECOMMENDED["over_cluster"]
+        if args.seeds is None and args.seed is None:
+            args.seeds = ",".join(map(str, cl.RECOMMENDED["seeds"]))
+        print(f"gmgan cluster: the recommended pipeline ({cl.RECOMMENDED['text']}); --method to choose a route or "
+              "a baseline instead", flush=True)
+    elif args.method is None:
+        args.method = "classifier"
     try:
-        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else (args.seed,)
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else (args.seed or 0,)
     except ValueError:
         raise GmganError(f"--seeds takes numbers separated by commas, e.g. 0,1,2. Got {args.seeds!r}.") from None
-    opts = cl.ClusterOptions(
+    opts = cl.ClusterOptions(pipeline="recommended" if recommended else None, recluster=args.recluster,
         method=args.method, run=args.run, dataset=args.dataset, data_dir=args.data_dir, out=args.out, seeds=seeds,
         multi_seed=bool(args.seeds), splits=tuple(args.splits.split(",")) if args.splits else None, K=args.clusters,
         fit_images=args.fit_images, samples_per_component=args.samples_per_component,
@@ -845,10 +855,12 @@ def _args_assign(p: argparse.ArgumentParser) -> None:
 def _args_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_DIR", nargs="?", help="a trained run (model routes); leave out and give "
                    "--data-dir to train the route's recipe on those data, or for a baseline")
-    p.add_argument("--method", default="classifier", choices=[*ROUTE_CHOICES],
-                   help="model routes: classifier (GM-GAN Alg. 2; the default) | mixture (GAEL) | responsibility "
-                   "(papers/002) | head (ours: the component head of a run trained with --info); baselines: kmeans | "
-                   "gmm | pca-kmeans | pca-gmm")
+    p.add_argument("--method", choices=[*ROUTE_CHOICES],
+                   help="leave out for the recommended pipeline on --data-dir (ours: k-means on the pixels, the "
+                   "self-training stage over-clustered 3x, re-clustering, seeds 0,1,2, the label-free pick), or "
+                   "classifier with RUN_DIR. Model routes: classifier (GM-GAN Alg. 2) | mixture (GAEL) | "
+                   "responsibility (papers/002) | head (ours: the component head of a run trained with --info); "
+                   "baselines: kmeans | gmm | pca-kmeans | pca-gmm")
     p.add_argument("--data-dir", metavar="DIR", help="the data to cluster without a run (what it holds is read from "
                    "its files, as for gmgan train), or the run's data folder if it has moved")
     p.add_argument("--dataset", metavar="NAME", help="which dataset --data-dir holds where its files cannot tell "
@@ -860,7 +872,8 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
                    "classes; 10 for an unlabelled folder)")
     p.add_argument("--seeds", help="e.g. 0,1,2: one clustering per seed (a model route trains RUN-s<seed> when "
                    "missing, as many steps as RUN has trained), reported as mean +- std and best")
-    p.add_argument("--seed", type=int, default=0, help="the seed when --seeds is not given (default 0)")
+    p.add_argument("--seed", type=int, help="the seed when --seeds is not given (default 0; the recommended "
+                   "pipeline: seeds 0,1,2)")
     p.add_argument("--fit-images", type=int, default=20_000, help="training images the mixture and the baselines "
                    "are fitted on, drawn at random (default 20000; 0 = all)")
     p.add_argument("--samples-per-component", type=int, default=1000, help="classifier route: M (default 1000)")
@@ -880,6 +893,9 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
     p.add_argument("--over-cluster", type=int, default=0, metavar="F", help="ours, with --self-train: first run the "
                    "stage at F x K clusters (e.g. 3), merge them into K without labels (see --merge), then run the "
                    "stage at K; 0 = off (default)")
+    p.add_argument("--recluster", action="store_true", help="ours, with --self-train: then embed the stage's "
+                   "features with UMAP, fit a Gaussian mixture, and run the stage again from its clusters; kept when "
+                   "the stage's criterion is not lower (gmgan.selftrain.self_train_recluster)")
     p.add_argument("--over-cluster-pick", action="store_true", help="with --over-cluster: also run the plain stage "
                    "and keep the one with the higher label-free criterion (costs both)")
     p.add_argument("--merge", choices=["centroids", "coassign", "features"], default="centroids", help="with "

@@ -370,11 +370,19 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+RECOMMENDED: dict[str, Any] = {  # gmgan cluster --data-dir DIR without --method (docs/RESULTS.md, "Past Algorithm 2")
+    "method": "kmeans", "self_train": True, "over_cluster": 3, "recluster": True, "seeds": (0, 1, 2),
+    "text": "k-means on the pixels -> the self-training stage over-clustered 3x -> re-clustering of its features "
+            "(UMAP + Gaussian mixture) and the stage again; seeds 0,1,2, one picked by the stage's label-free "
+            "criterion"}
+
+
 @dataclass
 class ClusterOptions:
     """Everything ``gmgan cluster`` takes; :func:`run_clustering` does the work, the CLI only parses."""
 
     method: str = "classifier"  # a route (ROUTES) or a baseline (BASELINES)
+    pipeline: str | None = None  # "recommended": the CLI's default without RUN (RECOMMENDED), recorded in cluster.json
     run: str | None = None  # a trained run to cluster with (its data); None = train the route's recipe
     dataset: str | None = None  # the data when no run is given (None: read from data_dir's files)
     data_dir: str | None = None
@@ -387,6 +395,8 @@ class ClusterOptions:
     self_train_images: int = 0  # training images the stage trains and predicts on; 0 = all
     over_cluster: int = 0  # ours, with self_train: F >= 2 runs the stage at F x K clusters first, merges them into
     #   K without labels, then runs the stage at K (gmgan.selftrain.self_train_over); 0 = off
+    recluster: bool = False  # ours, with self_train: then UMAP + a Gaussian mixture on the stage's features and the
+    #   stage again from there, kept when its criterion is not lower (gmgan.selftrain.self_train_recluster)
     over_cluster_pick: bool = False  # ours, with over_cluster: also run the plain stage from the same start and
     #   keep whichever ends with the higher label-free criterion (the stage's consistency x balance, which picked
     #   the better of the two on every one of 6 MNIST seeds: GM-GAN and PCA-GMM, seeds 0-2); costs both stages
@@ -626,7 +636,10 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
             rec["before_self_train"] = {sp: scores(d.y.numpy(), c.assign(d.x).argmax(1).numpy())
                                         for sp, d in splits.items() if d.y is not None}
             assert x_stage is not None
-            c = self_train_stage(c, x_stage, seed, opts)
+            init = c.assign(x_stage)
+            key = stage_key(opts, x_stage, init, seed)
+            state = StageState(out / "state" / f"seed-{seed}-{StageState.name(key)}", key)
+            c = self_train_stage(c, x_stage, seed, opts, state, init)
             for line in _stage_lines(c):
                 print(f"seed {seed}: {line}", flush=True)
         fitted.append(c)
@@ -700,7 +713,8 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
         line = ", ".join(f"{sp}: ACC {m['acc']:.4f} NMI {m['nmi']:.4f}" for sp, m in combined["scores"].items())
         print(f"consensus of seeds {','.join(map(str, opts.seeds))}: {line or 'no labels to score'}", flush=True)
     result = {
-        "protocol": {"method": route, "dataset": dataset_name, "run": opts.run, "seeds": list(opts.seeds),
+        "protocol": {"method": route, "pipeline": RECOMMENDED["text"] if opts.pipeline == "recommended" else None,
+                     "dataset": dataset_name, "run": opts.run, "seeds": list(opts.seeds),
                      "splits": list(splits), "fit_split": "train", "fit_images": len(fit_idx), "bn": opts.bn,
                      "refine": {"keep": opts.refine, "steps": opts.refine_steps} if opts.refine else None,
                      "recipe": None if opts.run or baseline else RECIPES[route],
@@ -713,7 +727,8 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
                      "selected_seed": f"chosen without labels: {selection}",
                      "self_train": {"images": len(x_stage) if x_stage is not None else None,
                                     "options": _stage_options(),
-                                    "over_cluster": _over_options(opts)} if opts.self_train else None},
+                                    "over_cluster": _over_options(opts),
+                                    "recluster": _recluster_options(opts)} if opts.self_train else None},
         "summary": summarize(per_seed), "selected_seed": selected,
         "summary_before_refine": summarize({s: records[str(s)]["before_refine"] for s in opts.seeds})
         if opts.refine else None,
@@ -740,6 +755,8 @@ def _check_over_cluster(opts: ClusterOptions) -> None:
     if not isinstance(opts.over_cluster, int) or opts.over_cluster < 0 or opts.over_cluster == 1:
         raise ConfigError(f"--over-cluster takes a factor F >= 2 (the stage first runs at F x K clusters), or 0 for "
                           f"off. Got {opts.over_cluster!r}.")
+    if opts.recluster and not opts.self_train:
+        raise ConfigError("--recluster is a step of the self-training stage: add --self-train.")
     if opts.over_cluster and not opts.self_train:
         raise ConfigError("--over-cluster is an option of the self-training stage: add --self-train.")
     if opts.over_cluster_pick and not opts.over_cluster:
@@ -760,6 +777,14 @@ def _over_options(opts: ClusterOptions) -> dict[str, Any] | None:
             "pick_against_plain_stage": opts.over_cluster_pick}
 
 
+def _recluster_options(opts: ClusterOptions) -> dict[str, Any] | None:
+    from dataclasses import asdict
+
+    from gmgan.selftrain import ReclusterOptions
+
+    return asdict(ReclusterOptions()) if opts.recluster else None
+
+
 def _stage_options() -> dict[str, Any]:
     from dataclasses import asdict
 
@@ -768,48 +793,141 @@ def _stage_options() -> dict[str, Any]:
     return asdict(SelfTrainOptions())
 
 
-def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions) -> Clustering:
+def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, state: Any = None,
+                     init: Tensor | None = None) -> Clustering:
     """Ours: the label-free self-training stage (:mod:`gmgan.selftrain`) started from clustering ``c``'s soft
     assignments of the real images ``x``; its network assigns afterwards. When the stage's guard rejects even
-    its first round, ``c`` is kept (and said so in the info)."""
-    from gmgan.selftrain import OverClusterOptions, self_train, self_train_over
+    its first round, ``c`` is kept (and said so in the info). ``state`` (a :class:`StageState`) keeps the
+    stage's network after each step, so an interrupted run resumes after the last finished step."""
+    from gmgan.selftrain import (
+        OverClusterOptions,
+        ReclusterOptions,
+        final_criterion,
+        self_train,
+        self_train_over,
+        self_train_recluster,
+    )
 
-    init = c.assign(x)
+    result = state.load("stage", x) if state is not None else None
     pick = None
-    if opts.over_cluster:
-        result = self_train_over(x, init, c.K, OverClusterOptions(factor=opts.over_cluster, merge=opts.merge),
-                                 seed=seed, device=opts.device, progress=opts.progress)
-        if opts.over_cluster_pick:  # the plain stage from the same start too; the higher criterion is kept
-            plain = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
-            crit = {name: _final_criterion(r) if r.model is not None else None
-                    for name, r in (("over_cluster", result), ("plain", plain))}
-            kept = "plain" if (crit["plain"] or -1.0) > (crit["over_cluster"] or -1.0) else "over_cluster"
-            pick = {"criterion": crit, "kept": kept, "over_cluster_seconds": result.info["seconds"],
-                    "plain_seconds": plain.info["seconds"]}
-            if kept == "plain":
-                plain.info["over_cluster_not_kept"] = result.info.get("over_cluster")
-                result = plain
-    else:
-        result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+    if result is None:
+        init = c.assign(x) if init is None else init
+        if opts.over_cluster:
+            result = self_train_over(x, init, c.K, OverClusterOptions(factor=opts.over_cluster, merge=opts.merge),
+                                     seed=seed, device=opts.device, progress=opts.progress)
+            if opts.over_cluster_pick:  # the plain stage from the same start too; the higher criterion is kept
+                plain = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+                crit = {name: final_criterion(r) if r.model is not None else None
+                        for name, r in (("over_cluster", result), ("plain", plain))}
+                kept = "plain" if (crit["plain"] or -1.0) > (crit["over_cluster"] or -1.0) else "over_cluster"
+                pick = {"criterion": crit, "kept": kept, "over_cluster_seconds": result.info["seconds"],
+                        "plain_seconds": plain.info["seconds"]}
+                if kept == "plain":
+                    plain.info["over_cluster_not_kept"] = result.info.get("over_cluster")
+                    result = plain
+                result.info["pick"] = pick
+                result.info["seconds"] = round(pick["over_cluster_seconds"] + pick["plain_seconds"], 1)
+        else:
+            result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+        if state is not None:
+            state.save("stage", result)
+    elif opts.progress:
+        print(f"seed {seed}: the self-training stage was done before: resumed from {state.folder}", flush=True)
+    if opts.recluster:
+        done = state.load("recluster", x) if state is not None else None
+        if done is None:
+            result = self_train_recluster(x, result, c.K, ReclusterOptions(), seed=seed, device=opts.device,
+                                          progress=opts.progress)
+            if state is not None:
+                state.save("recluster", result)
+        else:
+            result = done
     info = {**c.info, "self_train": {**result.info, "history": result.history,
-                                      "criterion": _final_criterion(result)}}
-    if pick is not None:
-        info["self_train"]["pick"] = pick
-        info["self_train"]["seconds"] = round(pick["over_cluster_seconds"] + pick["plain_seconds"], 1)
+                                      "criterion": final_criterion(result)}}
     if result.model is None:
         info["self_train"]["kept"] = "the route's assignment (the guard rejected the first round)"
         return Clustering(c.K, c.assign_fn, info, network=c.network)
     return Clustering(c.K, result.assign, info, network=result.model)
 
 
-def _final_criterion(result: Any) -> float | None:
-    """The stage's label-free criterion at the round it kept."""
-    kept = result.info.get("chosen_round")
-    for h in result.history:
-        if h.get("round") == kept and h.get("criterion") is not None:
-            return float(h["criterion"])
-    values = [h["criterion"] for h in result.history if h.get("criterion") is not None]
-    return float(values[-1]) if values else None
+def stage_key(opts: ClusterOptions, x: Tensor, init: Tensor, seed: int) -> dict[str, Any]:
+    """What the stage's result depends on: the images (a hash of their bytes), the start (a hash of the route's
+    hard assignments), the seed and every stage option; names the folder a seed's stage state is kept in."""
+    import hashlib
+
+
+    def digest(t: Tensor) -> str:
+        return hashlib.sha256(t.contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
+
+    return {"images": digest(x.float()), "image_shape": list(x.shape[1:]), "n": len(x),
+            "init": digest(init.argmax(1)), "K": int(init.shape[1]), "seed": seed, "stage": _stage_options(),
+            "over_cluster": _over_options(opts), "recluster": _recluster_options(opts)}
+
+
+class StageState:
+    """The self-training stage's finished steps for one seed, in ``folder`` (safetensors + JSON, never pickle):
+    an interrupted ``gmgan cluster`` resumes after the last finished step. ``key`` (the data and every option
+    that changes the result) is written beside them; a folder holding another key is never read or overwritten
+    (the caller names folders by the key's hash)."""
+
+    def __init__(self, folder: Any, key: dict[str, Any]) -> None:
+        import json
+        from pathlib import Path
+
+        from gmgan.checkpoint import atomic_write_text
+
+        self.folder = Path(folder)
+        self.key = json.loads(json.dumps(key, default=str))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key_file = self.folder / "key.json"
+        if key_file.is_file():
+            try:
+                saved = json.loads(key_file.read_text())
+            except ValueError:
+                saved = None
+            if saved != self.key:
+                raise ConfigError(f"{self.folder} holds the state of another clustering (key.json differs). Move it "
+                                  "away, or choose another --out.")
+        else:
+            atomic_write_text(key_file, json.dumps(self.key, indent=1) + "\n")
+
+    @staticmethod
+    def name(key: dict[str, Any]) -> str:
+        import hashlib
+        import json
+
+        return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+    def save(self, step: str, result: Any) -> None:
+        import json
+
+        from gmgan.assigner import save_assigner
+        from gmgan.checkpoint import atomic_write_text
+
+        info = {"info": result.info, "history": result.history, "has_model": result.model is not None}
+        if result.model is not None:
+            save_assigner(self.folder, step, result.model, tuple(self.key["image_shape"]), {"step": step})
+        atomic_write_text(self.folder / f"{step}.json", json.dumps(info, default=str) + "\n")
+
+    def load(self, step: str, x: Tensor) -> Any:
+        """The SelfTrainResult of a finished step (its soft assignments of x recomputed), or None."""
+        import json
+
+        from gmgan.assigner import load_assigner
+        from gmgan.errors import CheckpointError
+        from gmgan.selftrain import SelfTrainResult
+
+        path = self.folder / f"{step}.json"
+        if not path.is_file():
+            return None
+        try:
+            d = json.loads(path.read_text())
+            model = load_assigner(self.folder, step)[0] if d["has_model"] else None
+        except (ValueError, KeyError, CheckpointError) as exc:
+            print(f"note: {path} is unreadable ({exc}); that step runs again", flush=True)
+            return None
+        soft = predict(model, x, d["info"].get("eval_batch", 256)) if model is not None else torch.empty(0)
+        return SelfTrainResult(soft, model, d["history"], d["info"])
 
 
 def _stage_lines(c: Clustering) -> list[str]:
@@ -822,8 +940,18 @@ def _stage_lines(c: Clustering) -> list[str]:
     if oc:
         lines.append(f"over-clustering: {oc.get('fine_rounds')} rounds at K_over = {oc.get('K_over')} (stopped: "
                      f"{oc.get('fine_stop_reason')}), merged by {oc.get('merge')}, {oc.get('fine_seconds', 0):.0f} s")
-    return [*lines, f"self-training: {st.get('rounds')} rounds (kept round {st.get('chosen_round')}), stopped: "
-            f"{st.get('stop_reason')}, criterion {st.get('criterion')}, {st.get('seconds', 0):.0f} s"]
+    before = st.get("stage_before_recluster")
+    if before:
+        lines.append(f"self-training: {before.get('rounds')} rounds (kept round {before.get('chosen_round')}), "
+                     f"stopped: {before.get('stop_reason')}, {before.get('seconds', 0):.0f} s")
+    rc = st.get("recluster")
+    if rc:
+        crit = " -> ".join(f"{q['criterion_after']}{'' if q['kept'] else ' (not kept)'}" for q in rc.get("rounds", []))
+        lines.append(f"re-clustering: {rc.get('kept_rounds')} of {len(rc.get('rounds', []))} rounds kept (criterion "
+                     f"{crit or 'n/a'}), {rc.get('seconds', 0):.0f} s")
+    final = "the network's last training" if before else "self-training"
+    return [*lines, f"{final}: {st.get('rounds')} rounds (kept round {st.get('chosen_round')}), stopped: "
+            f"{st.get('stop_reason')}, criterion {st.get('criterion')}, {st.get('seconds', 0):.0f} s in all"]
 
 
 EXPORT_MODES = ("link", "copy")
