@@ -639,7 +639,8 @@ def run_clustering(opts: ClusterOptions) -> dict[str, Any]:
             init = c.assign(x_stage)
             key = stage_key(opts, x_stage, init, seed)
             state = StageState(out / "state" / f"seed-{seed}-{StageState.name(key)}", key)
-            c = self_train_stage(c, x_stage, seed, opts, state, init)
+            scored = next((d for sp, d in splits.items() if sp != "train" and d.y is not None), None)
+            c = self_train_stage(c, x_stage, seed, opts, state, init, scored)
             for line in _stage_lines(c):
                 print(f"seed {seed}: {line}", flush=True)
         fitted.append(c)
@@ -794,11 +795,13 @@ def _stage_options() -> dict[str, Any]:
 
 
 def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, state: Any = None,
-                     init: Tensor | None = None) -> Clustering:
+                     init: Tensor | None = None, scored: Any = None) -> Clustering:
     """Ours: the label-free self-training stage (:mod:`gmgan.selftrain`) started from clustering ``c``'s soft
     assignments of the real images ``x``; its network assigns afterwards. When the stage's guard rejects even
     its first round, ``c`` is kept (and said so in the info). ``state`` (a :class:`StageState`) keeps the
-    stage's network after each step, so an interrupted run resumes after the last finished step."""
+    stage's network after each step, so an interrupted run resumes after the last finished step. ``scored``: a
+    labelled split (not the training images) whose scores each round's history records, for reading only: no
+    decision of the stage reads them."""
     from gmgan.selftrain import (
         OverClusterOptions,
         ReclusterOptions,
@@ -810,13 +813,14 @@ def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, 
 
     result = state.load("stage", x) if state is not None else None
     pick = None
+    ev: dict[str, Any] = {"x_eval": scored.x, "y_eval": scored.y} if scored is not None else {}
     if result is None:
         init = c.assign(x) if init is None else init
         if opts.over_cluster:
             result = self_train_over(x, init, c.K, OverClusterOptions(factor=opts.over_cluster, merge=opts.merge),
-                                     seed=seed, device=opts.device, progress=opts.progress)
+                                     seed=seed, device=opts.device, progress=opts.progress, **ev)
             if opts.over_cluster_pick:  # the plain stage from the same start too; the higher criterion is kept
-                plain = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+                plain = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress, **ev)
                 crit = {name: final_criterion(r) if r.model is not None else None
                         for name, r in (("over_cluster", result), ("plain", plain))}
                 kept = "plain" if (crit["plain"] or -1.0) > (crit["over_cluster"] or -1.0) else "over_cluster"
@@ -828,7 +832,7 @@ def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, 
                 result.info["pick"] = pick
                 result.info["seconds"] = round(pick["over_cluster_seconds"] + pick["plain_seconds"], 1)
         else:
-            result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress)
+            result = self_train(x, init, c.K, seed=seed, device=opts.device, progress=opts.progress, **ev)
         if state is not None:
             state.save("stage", result)
     elif opts.progress:
@@ -837,7 +841,7 @@ def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, 
         done = state.load("recluster", x) if state is not None else None
         if done is None:
             result = self_train_recluster(x, result, c.K, ReclusterOptions(), seed=seed, device=opts.device,
-                                          progress=opts.progress)
+                                          progress=opts.progress, **ev)
             if state is not None:
                 state.save("recluster", result)
         else:
