@@ -139,7 +139,8 @@ def test_a_flat_colour_folder_trains_samples_evaluates_clusters_exports_and_repo
 
 def test_a_folder_with_class_subfolders_clusters_in_one_command_and_is_scored(class_folder, cache, tmp_path, capsys):
     out_dir = tmp_path / "clusters"
-    code, out, err = _run(["cluster", "--data-dir", class_folder, "--out", out_dir, "--steps", "2", "--K", "2",
+    code, out, err = _run(["cluster", "--data-dir", class_folder, "--out", out_dir, "--method", "classifier",
+                           "--steps", "2", "--K", "2",
                            "--samples-per-component", "10", "--classifier-steps", "5", "--export", tmp_path / "exp",
                            "--export-mode", "copy", *TINY], capsys)
     assert code == 0, err
@@ -151,6 +152,35 @@ def test_a_folder_with_class_subfolders_clusters_in_one_command_and_is_scored(cl
     copies = list((tmp_path / "exp").glob("cluster-*/*.png"))
     assert len(copies) == 24 and not any(p.is_symlink() for p in copies)
     assert any(p.name == "cat__0.png" for p in copies)
+
+
+def test_the_recommended_pipeline_clusters_an_unlabelled_folder(flat_folder, tmp_path, monkeypatch, capsys):
+    """gmgan cluster --data-dir FOLDER (no --method): k-means, the over-clustered stage and re-clustering on a
+    folder of colour images without labels; every file gets a cluster, nothing is scored."""
+    import functools
+
+    from gmgan import selftrain
+
+    monkeypatch.setattr(selftrain, "SelfTrainOptions", functools.partial(
+        selftrain.SelfTrainOptions, images_per_round=128, batch_size=32, max_rounds=2, min_rounds=1, width=8))
+    monkeypatch.setattr(selftrain, "ReclusterOptions", functools.partial(selftrain.ReclusterOptions, neighbours=8,
+                                                                         gmm_inits=2, rounds=1))
+    out_dir = tmp_path / "clusters"
+    code, out, err = _run(["cluster", "--data-dir", flat_folder, "--out", out_dir, "--K", "2", "--seeds", "0,1",
+                           "--no-progress"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(open(out_dir / "clusters-all.csv")))
+    assert len(rows) == 71 and {r["cluster"] for r in rows} <= {"0", "1"}
+    result = json.loads((out_dir / "cluster.json").read_text())
+    assert result["summary"] == {} and result["selected_seed"] in (0, 1)
+    assert "re-clustering" in result["protocol"]["pipeline"]
+    assert (out_dir / "assigner-seed0.safetensors").is_file() and "no labels to score" in out
+
+
+def test_model_route_options_without_a_model_route_are_refused(flat_folder, tmp_path, capsys):
+    code, _, err = _run(["cluster", "--data-dir", flat_folder, "--out", tmp_path / "c", "--steps", "100"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--method classifier" in err
+    assert not (tmp_path / "c").exists()
 
 
 def test_a_preset_that_disagrees_with_the_folder_is_an_error_naming_both(flat_folder, tmp_path, capsys):

@@ -458,13 +458,16 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     _check_scale(args.scale)
     recommended = args.method is None and args.run is None
+    if recommended and args.steps:
+        raise GmganError("--steps sets how long a model route's GAN trains; the recommended pipeline trains none. Add "
+                         "--method classifier (or mixture, responsibility, head) to train and cluster with a GAN.")
     if recommended:  # the pipeline the measurements recommend (docs/RESULTS.md, "Past Algorithm 2")
         args.method, args.self_train, args.recluster = "kmeans", True, True
         args.over_cluster = args.over_cluster or cl.RECOMMENDED["over_cluster"]
         if args.seeds is None and args.seed is None:
             args.seeds = ",".join(map(str, cl.RECOMMENDED["seeds"]))
-        print(f"gmgan cluster: the recommended pipeline ({cl.RECOMMENDED['text']}); --method to choose a route or "
-              "a baseline instead", flush=True)
+        print(f"gmgan cluster: the recommended pipeline ({cl.RECOMMENDED['text']}; seeds "
+              f"{args.seeds or args.seed}); --method to choose a route or a baseline instead", flush=True)
     elif args.method is None:
         args.method = "classifier"
     try:
@@ -990,13 +993,14 @@ def _args_demo(p: argparse.ArgumentParser) -> None:
 
 
 EPILOG_CLUSTER = """examples:
-  gmgan cluster --data-dir my_images/ --out runs/clusters --export clusters/   # train, cluster, one folder each
+  gmgan cluster --data-dir my_images/ --out runs/clusters --export clusters/   # the recommended pipeline
+      (k-means, self-training over-clustered, re-clustering; seeds 0,1,2; resumes if interrupted)
   gmgan cluster runs/mnist-gmgan                              # GM-GAN Algorithm 2 with a trained run
   gmgan cluster runs/mnist-gael --method mixture              # GAEL: encoder codes + EM
   gmgan cluster runs/mnist-resp --method responsibility --seeds 0,1,2  # trains RUN-s1, -s2
   gmgan cluster --data-dir DIR --method pca-gmm --seeds 0,1,2  # a baseline
-  gmgan cluster --data-dir DIR --seeds 0,1,2 --consensus --out runs/c
-      (trains the route's recipe per seed into runs/c/models/, resumes if interrupted)
+  gmgan cluster --data-dir DIR --method classifier --seeds 0,1,2 --consensus --out runs/c
+      (trains GM-GAN's recipe per seed into runs/c/models/, resumes if interrupted)
 The fit uses the training split only. With labels (IDX files, class subfolders) every split is scored
 (ACC, NMI, ARI; with --seeds mean, standard deviation and best seed); without labels cluster.json holds
 label-free diagnostics: cluster sizes, confidence, agreement between seeds. The CSV names each image by

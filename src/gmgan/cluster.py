@@ -373,8 +373,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 RECOMMENDED: dict[str, Any] = {  # gmgan cluster --data-dir DIR without --method (docs/RESULTS.md, "Past Algorithm 2")
     "method": "kmeans", "self_train": True, "over_cluster": 3, "recluster": True, "seeds": (0, 1, 2),
     "text": "k-means on the pixels -> the self-training stage over-clustered 3x -> re-clustering of its features "
-            "(UMAP + Gaussian mixture) and the stage again; seeds 0,1,2, one picked by the stage's label-free "
-            "criterion"}
+            "(UMAP + Gaussian mixture) learned by the network; one clustering per seed, the seed picked by the "
+            "stage's label-free criterion"}
 
 
 @dataclass
