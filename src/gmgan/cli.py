@@ -462,8 +462,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         raise GmganError("--steps sets how long a model route's GAN trains; the recommended pipeline trains none. Add "
                          "--method classifier (or mixture, responsibility, head) to train and cluster with a GAN.")
     if recommended:  # the pipeline the measurements recommend (docs/RESULTS.md, "Past Algorithm 2")
-        args.method, args.self_train, args.recluster = "kmeans", True, True
-        args.over_cluster = args.over_cluster or cl.RECOMMENDED["over_cluster"]
+        rec = cl.RECOMMENDED
+        args.method, args.self_train, args.recluster = rec["method"], rec["self_train"], rec["recluster"]
+        args.over_cluster = args.over_cluster or rec["over_cluster"]
         if args.seeds is None and args.seed is None:
             args.seeds = ",".join(map(str, cl.RECOMMENDED["seeds"]))
         print(f"gmgan cluster: the recommended pipeline ({cl.RECOMMENDED['text']}; seeds "
@@ -897,8 +898,9 @@ def _args_cluster(p: argparse.ArgumentParser) -> None:
                    "stage at F x K clusters (e.g. 3), merge them into K without labels (see --merge), then run the "
                    "stage at K; 0 = off (default)")
     p.add_argument("--recluster", action="store_true", help="ours, with --self-train: then embed the stage's "
-                   "features with UMAP, fit a Gaussian mixture, and run the stage again from its clusters; kept when "
-                   "the stage's criterion is not lower (gmgan.selftrain.self_train_recluster)")
+                   "features with UMAP, fit a Gaussian mixture, and train a new network on its clusters (no "
+                   "relabelling); up to 2 rounds, each kept only when the stage's criterion is not lower "
+                   "(gmgan.selftrain.self_train_recluster)")
     p.add_argument("--over-cluster-pick", action="store_true", help="with --over-cluster: also run the plain stage "
                    "and keep the one with the higher label-free criterion (costs both)")
     p.add_argument("--merge", choices=["centroids", "coassign", "features"], default="centroids", help="with "

@@ -811,9 +811,10 @@ def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, 
         self_train_recluster,
     )
 
-    result = state.load("stage", x) if state is not None else None
-    pick = None
     ev: dict[str, Any] = {"x_eval": scored.x, "y_eval": scored.y} if scored is not None else {}
+    # the last finished step: the re-clustered network when it was kept, else the stage's
+    done = state.load("recluster", x) if state is not None and opts.recluster else None
+    result = done if done is not None else state.load("stage", x) if state is not None else None
     if result is None:
         init = c.assign(x) if init is None else init
         if opts.over_cluster:
@@ -836,16 +837,13 @@ def self_train_stage(c: Clustering, x: Tensor, seed: int, opts: ClusterOptions, 
         if state is not None:
             state.save("stage", result)
     elif opts.progress:
-        print(f"seed {seed}: the self-training stage was done before: resumed from {state.folder}", flush=True)
-    if opts.recluster:
-        done = state.load("recluster", x) if state is not None else None
-        if done is None:
-            result = self_train_recluster(x, result, c.K, ReclusterOptions(), seed=seed, device=opts.device,
-                                          progress=opts.progress, **ev)
-            if state is not None:
-                state.save("recluster", result)
-        else:
-            result = done
+        print(f"seed {seed}: the self-training stage{' and re-clustering' if done is not None else ''} "
+              f"finished before: resumed from {state.folder}", flush=True)
+    if opts.recluster and done is None:
+        result = self_train_recluster(x, result, c.K, ReclusterOptions(), seed=seed, device=opts.device,
+                                      progress=opts.progress, **ev)
+        if state is not None:
+            state.save("recluster", result)
     info = {**c.info, "self_train": {**result.info, "history": result.history,
                                       "criterion": final_criterion(result)}}
     if result.model is None:
@@ -858,7 +856,6 @@ def stage_key(opts: ClusterOptions, x: Tensor, init: Tensor, seed: int) -> dict[
     """What the stage's result depends on: the images (a hash of their bytes), the start (a hash of the route's
     hard assignments), the seed and every stage option; names the folder a seed's stage state is kept in."""
     import hashlib
-
 
     def digest(t: Tensor) -> str:
         return hashlib.sha256(t.contiguous().cpu().numpy().tobytes()).hexdigest()[:16]

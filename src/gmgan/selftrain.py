@@ -353,9 +353,8 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
         step = 0
 
         soft = init.float().cpu() / init.float().sum(1, keepdim=True).clamp_min(1e-12)
-        hard = soft.argmax(1)
-        pred_hard = hard
-        sizes0 = _sizes(hard, K)
+        pred_hard = soft.argmax(1)  # the previous round's predictions (round 0: init's), for `change`
+        sizes0 = _sizes(pred_hard, K)
         chosen_round: int = 0
         last: dict[str, Any] | None = None
         prev_sizes: Tensor | None = None
@@ -466,7 +465,7 @@ def self_train(x: Tensor, init: Tensor, K: int, opts: SelfTrainOptions | None = 
             last = {"round": r, "criterion": criterion, "soft": new_soft}
             pred_hard = new_hard
             if opts.relabel:  # else the pseudo-labels stay those of init (distillation of a fixed clustering)
-                soft, hard = new_soft, new_hard
+                soft = new_soft
             if r >= opts.min_rounds and change < opts.tol:
                 stop = "converged"
                 break
